@@ -1,0 +1,25 @@
+//! # Chapter 1 — what diffusion models are: the data
+//!
+//! A diffusion model learns to turn noise into samples of a data distribution. This crate holds
+//! the data the course learns from:
+//!
+//! - [`toy`]: seeded 2-D datasets (swiss roll, two moons, a Gaussian mixture), small enough to
+//!   train on in seconds and to plot whole;
+//! - [`idx`] and [`mnist`]: a reader for the IDX files of MNIST and Fashion-MNIST (gzip or raw),
+//!   with errors that name the file and the problem;
+//! - [`tensor`]: 8-bit images ↔ dfdx tensors scaled to [−1, 1], the range the model sees;
+//! - [`grid`]: many small images tiled into one PNG;
+//! - [`figures`]: the chapter's figures.
+
+pub mod figures;
+pub mod grid;
+pub mod idx;
+pub mod mnist;
+pub mod tensor;
+pub mod toy;
+
+pub use grid::image_grid;
+pub use idx::IdxError;
+pub use mnist::{Dataset, Images, Split};
+pub use tensor::{images_to_tensor, pixels_to_unit, tensor_to_images, unit_to_pixels};
+pub use toy::{points_to_tensor, swiss_roll, two_moons, GaussianMixture, Point};

@@ -1,0 +1,50 @@
+//! The book's figures, chapter by chapter: one registry shared by `cargo xtask figures` and the
+//! workspace test that checks the committed figures are what the code draws.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Context;
+use ddpm_plot::Figure;
+
+/// Each written chapter's figure folder (under `book/src/figures/`) and its figures.
+pub fn chapters() -> Vec<(&'static str, &'static [Figure])> {
+    vec![
+        ("ch01", ddpm_data::figures::FIGURES),
+        ("ch02", ddpm_schedule::figures::FIGURES),
+    ]
+}
+
+/// The repository root (this crate lives in `<root>/xtask`).
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("xtask sits inside the repository")
+        .to_path_buf()
+}
+
+/// Where the book keeps its figures.
+pub fn figures_dir(root: &Path) -> PathBuf {
+    root.join("book").join("src").join("figures")
+}
+
+/// Draws one figure, with the figure's path in any error.
+pub fn render(root: &Path, chapter: &str, fig: &Figure) -> anyhow::Result<Vec<u8>> {
+    let png = (fig.render)(root)
+        .map_err(|e| anyhow::anyhow!("{e}"))
+        .with_context(|| format!("drawing figure {chapter}/{}", fig.file))?;
+    Ok(png.0)
+}
+
+/// Every figure as (path relative to the figures folder, bytes).
+pub fn render_all(root: &Path) -> anyhow::Result<Vec<(PathBuf, Vec<u8>)>> {
+    let mut out = Vec::new();
+    for (chapter, figs) in chapters() {
+        for fig in figs {
+            out.push((
+                Path::new(chapter).join(fig.file),
+                render(root, chapter, fig)?,
+            ));
+        }
+    }
+    Ok(out)
+}
