@@ -11,6 +11,9 @@
 //! - [`grid`]: many small images tiled into one PNG;
 //! - [`figures`]: the chapter's figures.
 
+/// dfdx, re-exported so notebooks and users get the same version the crate uses.
+pub use dfdx;
+
 pub mod figures;
 pub mod grid;
 pub mod idx;

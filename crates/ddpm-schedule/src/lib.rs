@@ -15,6 +15,9 @@
 //! the chapter's plots. Time runs t = 1, …, T as in the papers; t = 0 is the data.
 
 pub mod betas;
+/// dfdx, re-exported so notebooks and users get the same version the crate uses.
+pub use dfdx;
+
 pub mod figures;
 pub mod gaussian;
 pub mod schedule;
