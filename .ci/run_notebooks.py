@@ -38,6 +38,9 @@ def run(path, out_dir):
         for out in cell.get("outputs", []):
             if out.get("output_type") == "error":
                 problems.append(f"cell {i}: {out.get('ename')}: {out.get('evalue')}")
+            elif "Png(" in "".join(out.get("data", {}).get("text/plain", "")):
+                # evcxr fell back to Debug: the figure was computed but not shown.
+                problems.append(f"cell {i}: a figure printed as text instead of displaying")
             elif out.get("output_type") == "stream" and out.get("name") == "stderr":
                 problems.append(f"cell {i} wrote to stderr: {out.get('text', '')[:2000]}")
     os.makedirs(out_dir, exist_ok=True)
