@@ -11,6 +11,9 @@ pub fn chapters() -> Vec<(&'static str, &'static [Figure])> {
     vec![
         ("ch01", ddpm_data::figures::FIGURES),
         ("ch02", ddpm_schedule::figures::FIGURES),
+        ("ch03", ddpm_forward::figures::FIGURES),
+        ("ch04", ddpm_vlb::figures::FIGURES),
+        ("ch05", ddpm_loss::figures::FIGURES),
     ]
 }
 

@@ -46,10 +46,7 @@ pub fn toy_sets(n: usize, seed: u64) -> Vec<(&'static str, Vec<Point>)> {
 pub fn toy_datasets(_root: &Path) -> Result<Png, FigureError> {
     let panels: Vec<ScatterPanel> = toy_sets(2000, 0)
         .into_iter()
-        .map(|(name, pts)| ScatterPanel {
-            title: name.to_string(),
-            clouds: vec![(name.to_string(), pts)],
-        })
+        .map(|(name, pts)| ScatterPanel::new(name).cloud(name, pts))
         .collect();
     Ok(scatter_panels(&panels, 3, (360, 360))?)
 }

@@ -87,12 +87,64 @@ impl LineChart {
     }
 }
 
+/// `n` in Unicode subscript digits, for titles such as "x₁₀₀₀" (the chart font has them).
+pub fn subscript(n: usize) -> String {
+    n.to_string()
+        .chars()
+        .map(|c| char::from_u32(0x2080 + c.to_digit(10).unwrap_or(0)).unwrap_or(c))
+        .collect()
+}
+
+/// A histogram as a step curve for [`LineChart::series`]: `bins` equal bins over [lo, hi], each
+/// at height count / (n · width), so it is comparable with a probability density. Values outside
+/// [lo, hi] still count in n.
+pub fn histogram_density(values: &[f64], lo: f64, hi: f64, bins: usize) -> Vec<(f64, f64)> {
+    let width = (hi - lo) / bins as f64;
+    let mut counts = vec![0usize; bins];
+    for &v in values {
+        if v >= lo && v < hi {
+            counts[(((v - lo) / width) as usize).min(bins - 1)] += 1;
+        }
+    }
+    let scale = 1.0 / (values.len().max(1) as f64 * width);
+    counts
+        .iter()
+        .enumerate()
+        .flat_map(|(i, &c)| {
+            let left = lo + i as f64 * width;
+            [(left, c as f64 * scale), (left + width, c as f64 * scale)]
+        })
+        .collect()
+}
+
 /// A scatter plot of one or more 2-D point clouds.
 #[derive(Clone, Debug)]
 pub struct ScatterPanel {
     pub title: String,
     /// (label, points); each cloud gets the next palette colour.
     pub clouds: Vec<(String, Vec<[f32; 2]>)>,
+    /// Fixed square window (centre x, centre y, half-width); `None` fits the data.
+    pub window: Option<(f64, f64, f64)>,
+}
+
+impl ScatterPanel {
+    pub fn new(title: impl Into<String>) -> Self {
+        Self {
+            title: title.into(),
+            clouds: Vec::new(),
+            window: None,
+        }
+    }
+    /// Adds a point cloud.
+    pub fn cloud(mut self, label: impl Into<String>, points: Vec<[f32; 2]>) -> Self {
+        self.clouds.push((label.into(), points));
+        self
+    }
+    /// Shows the square [cx − h, cx + h] × [cy − h, cy + h], so panels can share one scale.
+    pub fn window(mut self, cx: f64, cy: f64, half_width: f64) -> Self {
+        self.window = Some((cx, cy, half_width));
+        self
+    }
 }
 
 /// Draws `charts` in a grid with `cols` columns, each panel `panel` pixels (width, height).
@@ -274,8 +326,11 @@ fn draw_scatter(area: &Area<'_>, p: &ScatterPanel) -> Result<(), PlotError> {
         .zip(ey)
         .ok_or_else(|| PlotError::Invalid(format!("panel '{}' has no finite points", p.title)))?;
     // A square window around the data keeps the aspect ratio 1:1 in a square panel.
-    let half = 0.55 * (x1 - x0).max(y1 - y0).max(1e-6);
-    let (cx, cy) = (0.5 * (x0 + x1), 0.5 * (y0 + y1));
+    let (cx, cy, half) = p.window.unwrap_or((
+        0.5 * (x0 + x1),
+        0.5 * (y0 + y1),
+        0.55 * (x1 - x0).max(y1 - y0).max(1e-6),
+    ));
     let mut chart = ChartBuilder::on(area)
         .caption(&p.title, (FAMILY, 20))
         .margin(12)
@@ -347,6 +402,21 @@ mod tests {
     }
 
     #[test]
+    fn histogram_integrates_to_the_fraction_inside() {
+        let values = [0.1, 0.2, 0.3, 0.9, 5.0];
+        let steps = histogram_density(&values, 0.0, 1.0, 4);
+        assert_eq!(steps.len(), 8);
+        let area: f64 = steps.chunks(2).map(|p| (p[1].0 - p[0].0) * p[0].1).sum();
+        assert!((area - 0.8).abs() < 1e-12, "4 of 5 values are inside: {area}");
+        assert_eq!(steps[0], (0.0, 2.0 / (5.0 * 0.25)));
+    }
+
+    #[test]
+    fn subscripts() {
+        assert_eq!(subscript(1050), "₁₀₅₀");
+    }
+
+    #[test]
     fn tick_labels_are_short() {
         assert_eq!(tick(&200.0), "200");
         assert_eq!(tick(&0.0), "0");
@@ -386,13 +456,10 @@ mod tests {
 
     #[test]
     fn scatter_draws_every_cloud() {
-        let panel = ScatterPanel {
-            title: "two clouds".into(),
-            clouds: vec![
-                ("a".into(), vec![[0.0, 0.0], [1.0, 1.0]]),
-                ("b".into(), vec![[0.5, 0.2]]),
-            ],
-        };
+        let panel = ScatterPanel::new("two clouds")
+            .cloud("a", vec![[0.0, 0.0], [1.0, 1.0]])
+            .cloud("b", vec![[0.5, 0.2]])
+            .window(0.0, 0.0, 3.0);
         let img = decode(&scatter_panels(&[panel], 1, (250, 250)).unwrap());
         assert_eq!(img.dimensions(), (250, 250));
     }

@@ -11,7 +11,7 @@ mod figure;
 mod font;
 mod png;
 
-pub use chart::{line_chart, scatter_panels, LineChart, Scale, ScatterPanel, Series, PALETTE};
+pub use chart::{histogram_density, line_chart, subscript, scatter_panels, LineChart, Scale, ScatterPanel, Series, PALETTE};
 pub use figure::{Figure, FigureError};
 pub use png::{encode_png, Png};
 

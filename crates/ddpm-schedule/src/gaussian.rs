@@ -13,6 +13,14 @@ pub fn log_normal_pdf(x: f64, mean: f64, var: f64) -> f64 {
 }
 // ANCHOR_END: log_normal_pdf
 
+// ANCHOR: normal_cdf
+/// Φ(x), the standard normal CDF: ½ erfc(−x/√2). `erfc` keeps the lower tail accurate where
+/// 1 + erf(x/√2) would cancel to zero.
+pub fn standard_normal_cdf(x: f64) -> f64 {
+    0.5 * libm::erfc(-x / std::f64::consts::SQRT_2)
+}
+// ANCHOR_END: normal_cdf
+
 /// `n` draws from N(mean, std²) with a seeded generator.
 pub fn normal_samples(n: usize, mean: f64, std: f64, seed: u64) -> Vec<f64> {
     let dist = Normal::new(mean, std).expect("std must be finite and non-negative");
@@ -54,6 +62,28 @@ mod tests {
             let got = log_normal_pdf(x, m, s * s);
             assert!((got - want).abs() < 1e-12 * want.abs(), "{got} vs {want}");
         }
+    }
+
+    /// Golden values from Python's standard library:
+    /// ```python
+    /// from statistics import NormalDist
+    /// for x in [-3.0, -1.0, 0.0, 0.5, 2.5]: print(repr(NormalDist().cdf(x)))
+    /// ```
+    #[test]
+    fn normal_cdf_matches_golden_values() {
+        let cases = [
+            (-3.0, 0.0013498980316301035),
+            (-1.0, 0.15865525393145707),
+            (0.0, 0.5),
+            (0.5, 0.6914624612740131),
+            (2.5, 0.9937903346742238),
+        ];
+        for (x, want) in cases {
+            let got = standard_normal_cdf(x);
+            assert!((got - want).abs() < 1e-14, "Φ({x}) = {got}, want {want}");
+        }
+        // Far in the tail erfc keeps relative accuracy: Φ(−30) ≈ 4.9e−198.
+        assert!(standard_normal_cdf(-30.0) > 0.0);
     }
 
     #[test]

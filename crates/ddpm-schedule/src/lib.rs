@@ -25,5 +25,5 @@ pub mod schedule;
 pub use betas::{
     cosine_alpha_bar, cosine_betas, linear_betas, quadratic_betas, sigmoid_betas, BetaSchedule,
 };
-pub use gaussian::{log_normal_pdf, normal_samples, randn};
+pub use gaussian::{log_normal_pdf, normal_samples, randn, standard_normal_cdf};
 pub use schedule::{Schedule, ScheduleError};

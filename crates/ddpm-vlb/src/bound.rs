@@ -1,0 +1,185 @@
+//! The variational bound for any ε-model, term by term, in nats and bits per dimension.
+
+use ddpm_schedule::Schedule;
+use rand::Rng;
+use rand_distr::StandardNormal;
+
+use crate::{discretized_gaussian_log_likelihood, normal_kl, p_mean_from_eps, q_posterior, ModelVariance};
+
+/// Anything that predicts the noise in x_t: a batch of rows (concatenated), all at step `t`, in;
+/// one ε̂ per number out. Closures `FnMut(&[f64], usize) -> Vec<f64>` are models.
+pub trait EpsModel {
+    fn predict_eps(&mut self, x_t: &[f64], t: usize) -> Vec<f64>;
+}
+
+impl<F: FnMut(&[f64], usize) -> Vec<f64>> EpsModel for F {
+    fn predict_eps(&mut self, x_t: &[f64], t: usize) -> Vec<f64> {
+        self(x_t, t)
+    }
+}
+
+/// The terms of L_vlb for a batch of examples, each in nats summed over the example's `dim`
+/// numbers.
+#[derive(Clone, Debug)]
+pub struct VlbTerms {
+    pub dim: usize,
+    /// L_T = KL(q(x_T | x_0) ‖ N(0, I)), per example.
+    pub prior: Vec<f64>,
+    /// `terms[t − 2]` = L_{t−1} = KL(q(x_{t−1} | x_t, x_0) ‖ p_θ(x_{t−1} | x_t)) for t = 2..=T, per example.
+    pub terms: Vec<Vec<f64>>,
+    /// L_0 = −ln p_θ(x_0 | x_1), per example.
+    pub decoder: Vec<f64>,
+}
+
+impl VlbTerms {
+    /// L_vlb of each example, in nats.
+    pub fn total_nats(&self) -> Vec<f64> {
+        (0..self.prior.len())
+            .map(|b| self.prior[b] + self.decoder[b] + self.terms.iter().map(|l| l[b]).sum::<f64>())
+            .collect()
+    }
+
+    /// L_vlb of each example in bits per dimension: nats / (dim · ln 2).
+    pub fn bits_per_dim(&self) -> Vec<f64> {
+        let scale = 1.0 / (self.dim as f64 * std::f64::consts::LN_2);
+        self.total_nats().into_iter().map(|n| n * scale).collect()
+    }
+
+    /// The batch mean of each term in bits per dimension, indexed by t: entry 0 is L_0, entry
+    /// t − 1 is L_{t−1} (t = 2..=T), and the last entry is L_T.
+    pub fn mean_bits_per_dim_by_term(&self) -> Vec<f64> {
+        let scale = 1.0 / (self.dim as f64 * std::f64::consts::LN_2 * self.prior.len() as f64);
+        let mean = |v: &[f64]| v.iter().sum::<f64>() * scale;
+        std::iter::once(mean(&self.decoder))
+            .chain(self.terms.iter().map(|l| mean(l)))
+            .chain(std::iter::once(mean(&self.prior)))
+            .collect()
+    }
+}
+
+// ANCHOR: vlb_terms
+/// Every term of L_vlb for the examples in `x0` (rows of `dim` numbers, pixel bin centres in
+/// [−1, 1]), with one fresh x_t ~ q(x_t | x_0) per example and step: T calls to `model`.
+pub fn vlb_terms(
+    s: &Schedule,
+    model: &mut impl EpsModel,
+    x0: &[f64],
+    dim: usize,
+    variance: ModelVariance,
+    rng: &mut impl Rng,
+) -> VlbTerms {
+    let batch = x0.len() / dim;
+    let t_max = s.t_max();
+    let per_example = |values: Vec<f64>| -> Vec<f64> { values.chunks(dim).map(|c| c.iter().sum()).collect() };
+    // L_T: how far q(x_T | x_0) is from the prior N(0, I). No parameters: ≈ 0 for a good schedule.
+    let prior = per_example(
+        x0.iter()
+            .map(|&x| normal_kl(s.sqrt_alpha_bar(t_max) * x, 1.0 - s.alpha_bar(t_max), 0.0, 1.0))
+            .collect(),
+    );
+    let mut terms = Vec::with_capacity(t_max.saturating_sub(1));
+    let mut decoder = vec![0.0; batch];
+    for t in 1..=t_max {
+        let xt: Vec<f64> = x0
+            .iter()
+            .map(|&x| s.sqrt_alpha_bar(t) * x + s.sqrt_one_minus_alpha_bar(t) * rng.sample::<f64, _>(StandardNormal))
+            .collect();
+        let eps = model.predict_eps(&xt, t);
+        assert_eq!(eps.len(), xt.len(), "the model must return one ε per input number");
+        let sigma2 = variance.variance(s, t);
+        let mean_p = xt.iter().zip(&eps).map(|(&x, &e)| p_mean_from_eps(s, x, e, t));
+        if t == 1 {
+            // L_0 = −ln p_θ(x_0 | x_1), the discretised decoder.
+            decoder = per_example(
+                x0.iter().zip(mean_p).map(|(&x, m)| -discretized_gaussian_log_likelihood(x, m, sigma2)).collect(),
+            );
+        } else {
+            // L_{t−1} = KL(q(x_{t−1} | x_t, x_0) ‖ p_θ(x_{t−1} | x_t)).
+            let kl = x0
+                .iter()
+                .zip(&xt)
+                .zip(mean_p)
+                .map(|((&x, &xt), m)| {
+                    let (mq, vq) = q_posterior(s, x, xt, t);
+                    normal_kl(mq, vq, m, sigma2)
+                })
+                .collect();
+            terms.push(per_example(kl));
+        }
+    }
+    VlbTerms { dim, prior, terms, decoder }
+}
+// ANCHOR_END: vlb_terms
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::DiscretisedGaussian;
+    use ddpm_schedule::BetaSchedule;
+    use rand::{rngs::StdRng, SeedableRng};
+
+    /// L_T for the linear schedule at T = 1000: at most 2.1e-5 nats per dimension (at x_0 = ±1,
+    /// ½ ᾱ_T x_0² ≈ 2.02e-5), i.e. < 3e-5 bits — the prior term is negligible.
+    #[test]
+    fn prior_term_is_negligible_for_the_linear_schedule() {
+        let s = Schedule::new(BetaSchedule::Linear, 1000).unwrap();
+        let x0 = [-1.0, -0.5, 0.0, 0.5, 1.0];
+        let mut zero = |x: &[f64], _t: usize| vec![0.0; x.len()];
+        let v = vlb_terms(&s, &mut zero, &x0, 1, ModelVariance::Beta, &mut StdRng::seed_from_u64(0));
+        for (x, l_t) in x0.iter().zip(&v.prior) {
+            assert!(*l_t >= 0.0 && *l_t < 2.1e-5, "x0 = {x}: L_T = {l_t}");
+        }
+        assert!((v.prior[4] - 2.0179e-5).abs() < 1e-8, "L_T at x0 = 1: {}", v.prior[4]);
+    }
+
+    /// For 1-D Gaussian data, with the optimal ε-predictor the bound is an upper bound on the true
+    /// NLL (the data's entropy H) and, with σ_t² = β_t, close to it.
+    ///
+    /// The comparison is per example — gap = L_vlb(x_0) − (−log₂ P(x_0)), whose mean is
+    /// E[L_vlb] − H — which cancels the sampling noise of x_0. Measured with 40,000 examples
+    /// (seed 2024, H = 7.297 bits): gap = 0.119 ± 0.010 bits for σ² = β and 0.76 ± 0.01 bits for
+    /// σ² = β̃. Most of the β gap is L_0: the decoder's σ_1² = β̃_2 is about half the true
+    /// Var[x_0 | x_1] ≈ β_1. The β̃ gap comes from the first steps, where β̃_t is far below the
+    /// true reverse variance — Nichol & Dhariwal's reason to learn σ_t². Asserted: both gaps
+    /// > −3 standard errors (the bound holds), and the β gap < 0.15 bits (it is tight).
+    #[test]
+    fn bound_with_the_optimal_predictor_is_close_to_the_true_nll() {
+        let s = Schedule::new(BetaSchedule::Linear, 1000).unwrap();
+        let data = DiscretisedGaussian { mean: 0.1, sd: 0.3 };
+        let probs = data.probabilities();
+        let mut rng = StdRng::seed_from_u64(2024);
+        let x0 = data.sample(40_000, &mut rng);
+        let nll_bits: Vec<f64> = x0.iter().map(|&x| -probs[((x + 1.0) * 127.5).round() as usize].log2()).collect();
+        for variance in ModelVariance::ALL {
+            let mut model = |x: &[f64], t: usize| x.iter().map(|&xt| data.optimal_eps(&s, xt, t)).collect::<Vec<_>>();
+            let bits = vlb_terms(&s, &mut model, &x0, 1, variance, &mut rng).bits_per_dim();
+            let gap: Vec<f64> = bits.iter().zip(&nll_bits).map(|(b, h)| b - h).collect();
+            let n = gap.len() as f64;
+            let mean = gap.iter().sum::<f64>() / n;
+            let se = (gap.iter().map(|g| (g - mean).powi(2)).sum::<f64>() / (n - 1.0) / n).sqrt();
+            eprintln!("σ² = {variance}: L_vlb − NLL = {mean:.4} ± {se:.4} bits (H = {:.4} bits)", data.entropy_bits());
+            assert!(mean > -3.0 * se, "{variance}: the bound is below the true NLL by {mean} ± {se}");
+            if variance == ModelVariance::Beta {
+                assert!(mean < 0.15, "σ² = β: the bound is {mean} bits above the true NLL");
+            }
+        }
+        // The reference itself: the discretised entropy ≈ h(N(μ, s²)) − log₂(bin width).
+        let approx = (0.5 * (2.0 * std::f64::consts::PI * std::f64::consts::E * 0.09).ln() - (2.0f64 / 255.0).ln())
+            / std::f64::consts::LN_2;
+        // (The 0.13% of mass beyond +1 is lumped into the last bin, lowering H by ~0.008 bits.)
+        assert!((data.entropy_bits() - approx).abs() < 0.01);
+    }
+
+    /// A useless model (ε̂ = 0) gives a far worse bound than the optimal one.
+    #[test]
+    fn a_bad_model_has_a_worse_bound() {
+        let s = Schedule::new(BetaSchedule::Linear, 1000).unwrap();
+        let data = DiscretisedGaussian { mean: 0.1, sd: 0.3 };
+        let mut rng = StdRng::seed_from_u64(1);
+        let x0 = data.sample(200, &mut rng);
+        let mut zero = |x: &[f64], _t: usize| vec![0.0; x.len()];
+        let bad = vlb_terms(&s, &mut zero, &x0, 1, ModelVariance::PosteriorBeta, &mut rng).bits_per_dim();
+        let mean_bad = bad.iter().sum::<f64>() / bad.len() as f64;
+        assert!(mean_bad > data.entropy_bits() + 1.0, "ε̂ = 0 should cost over a bit: {mean_bad}");
+    }
+}

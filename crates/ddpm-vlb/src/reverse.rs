@@ -1,0 +1,98 @@
+//! The learned reverse step p_θ(x_{t−1} | x_t) = N(μ_θ(x_t, t), σ_t² I), with μ_θ computed from a
+//! noise prediction ε_θ(x_t, t) and σ_t² fixed.
+
+use std::fmt;
+use std::str::FromStr;
+
+use ddpm_schedule::Schedule;
+
+/// The two fixed choices of σ_t² in Ho et al. §3.2: both give similar samples; they are the
+/// upper and lower bounds on the optimal reverse variance for data that is a point mass (β̃_t)
+/// or N(0, I) (β_t).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ModelVariance {
+    /// σ_t² = β_t ("fixed large").
+    Beta,
+    /// σ_t² = β̃_t ("fixed small").
+    PosteriorBeta,
+}
+
+impl ModelVariance {
+    pub const ALL: [ModelVariance; 2] = [ModelVariance::Beta, ModelVariance::PosteriorBeta];
+
+    // ANCHOR: model_variance
+    /// σ_t² for t in 1..=T. At t = 1 both choices use β̃_2, as in Ho et al.'s code: β̃_1 = 0
+    /// would make the decoder p_θ(x_0 | x_1) a point mass, and its log-likelihood infinite.
+    pub fn variance(self, s: &Schedule, t: usize) -> f64 {
+        match (self, t) {
+            (_, 1) => s.posterior_variance(2),
+            (ModelVariance::Beta, t) => s.beta(t),
+            (ModelVariance::PosteriorBeta, t) => s.posterior_variance(t),
+        }
+    }
+    // ANCHOR_END: model_variance
+
+    pub fn name(self) -> &'static str {
+        match self {
+            ModelVariance::Beta => "beta",
+            ModelVariance::PosteriorBeta => "posterior",
+        }
+    }
+}
+
+impl fmt::Display for ModelVariance {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for ModelVariance {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        Self::ALL
+            .into_iter()
+            .find(|v| v.name() == s)
+            .ok_or_else(|| format!("unknown variance '{s}': expected 'beta' (σ² = β) or 'posterior' (σ² = β̃)"))
+    }
+}
+
+// ANCHOR: from_eps
+/// x̂_0 = (x_t − √(1 − ᾱ_t) ε̂) / √ᾱ_t: the data the noise prediction implies.
+pub fn predict_x0_from_eps(s: &Schedule, xt: f64, eps: f64, t: usize) -> f64 {
+    (xt - s.sqrt_one_minus_alpha_bar(t) * eps) / s.sqrt_alpha_bar(t)
+}
+
+/// μ_θ = (1/√α_t) (x_t − β_t / √(1 − ᾱ_t) · ε̂): the posterior mean μ̃_t with x_0 replaced by x̂_0.
+pub fn p_mean_from_eps(s: &Schedule, xt: f64, eps: f64, t: usize) -> f64 {
+    (xt - s.beta(t) / s.sqrt_one_minus_alpha_bar(t) * eps) / s.alpha(t).sqrt()
+}
+// ANCHOR_END: from_eps
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::q_posterior;
+    use ddpm_schedule::BetaSchedule;
+
+    /// The ε-form of the mean is the posterior mean evaluated at the predicted x_0.
+    #[test]
+    fn mean_from_eps_is_the_posterior_mean_at_the_predicted_x0() {
+        let s = Schedule::new(BetaSchedule::Cosine, 1000).unwrap();
+        for (t, xt, eps) in [(2, 0.3, -1.1), (500, -0.8, 0.4), (1000, 1.7, 2.2)] {
+            let x0_hat = predict_x0_from_eps(&s, xt, eps, t);
+            let (via_posterior, _) = q_posterior(&s, x0_hat, xt, t);
+            let direct = p_mean_from_eps(&s, xt, eps, t);
+            assert!((via_posterior - direct).abs() < 1e-9 * direct.abs().max(1.0), "t={t}");
+        }
+    }
+
+    #[test]
+    fn variance_choices() {
+        let s = Schedule::new(BetaSchedule::Linear, 1000).unwrap();
+        assert_eq!(ModelVariance::Beta.variance(&s, 10), s.beta(10));
+        assert_eq!(ModelVariance::PosteriorBeta.variance(&s, 10), s.posterior_variance(10));
+        assert_eq!(ModelVariance::Beta.variance(&s, 1), s.posterior_variance(2));
+        assert!("posterior".parse::<ModelVariance>().is_ok());
+        assert!("large".parse::<ModelVariance>().unwrap_err().contains("large"));
+    }
+}
