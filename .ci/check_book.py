@@ -6,7 +6,8 @@ loads each page in a real browser over the DevTools protocol (--remote-debugging
 on: a failed request or one leaving 127.0.0.1; no typeset math (.katex) on a page whose source
 has math; a .katex-error; markdown mangling inside math (<del> from a stray "~"); KaTeX CSS not
 applied or no KaTeX font loaded; raw TeX ($, $$, \\frac, _{) in the visible text outside code;
-an image that failed to load; an unexpanded {{#include}}.
+an image that failed to load; an unexpanded {{#include}}; a display formula wider than the
+page at 1200 px.
 
 usage: check_book.py BUILD_DIR SRC_DIR [SCREENSHOT_DIR]
 """
@@ -40,6 +41,9 @@ PAGE_CHECK_JS = r"""
   const text = clone.textContent;
   r.rawTex = ['$', '\\frac', '_{', '\\begin', '\\mathcal', '\\bar'].filter(s => text.includes(s));
   r.unexpanded = document.body.innerHTML.includes('{{#');
+  r.tooWide = [...document.querySelectorAll('.katex-display')]
+      .filter(d => d.scrollWidth > d.clientWidth + 2)
+      .map(d => (d.querySelector('annotation') || d).textContent.slice(0, 60));
   r.images = document.images.length;
   r.brokenImages = [...document.images]
       .filter(i => !i.complete || i.naturalWidth === 0).map(i => i.getAttribute('src'));
@@ -195,6 +199,8 @@ def check_page(browser, url, needs_math, shot):
         problems.append(f"raw TeX in the visible text: {r['rawTex']}")
     if r["unexpanded"]:
         problems.append("an unexpanded {{#...}} directive")
+    if r["tooWide"]:
+        problems.append(f"display formulas wider than the 1200-px page: {r['tooWide']}")
     if r["brokenImages"]:
         problems.append(f"images failed to load: {r['brokenImages']}")
     if shot:

@@ -4,10 +4,12 @@
 use std::path::Path;
 
 use ddpm_data::{
-    figures::mnist_dir, image_grid, images_to_tensor, swiss_roll, tensor_to_images, Dataset, Images, Split,
+    figures::mnist_dir, image_grid, images_to_tensor, swiss_roll, tensor_to_images, Dataset,
+    Images, Split,
 };
 use ddpm_plot::{
-    encode_png, histogram_density, line_chart, scatter_panels, subscript, Figure, FigureError, LineChart, Png, ScatterPanel,
+    encode_png, histogram_density, line_chart, scatter_panels, subscript, Figure, FigureError,
+    LineChart, Png, ScatterPanel,
 };
 use ddpm_schedule::{log_normal_pdf, randn, BetaSchedule, Schedule};
 use dfdx::prelude::*;
@@ -102,11 +104,22 @@ pub fn swiss_roll_dissolving(_root: &Path) -> Result<Png, FigureError> {
     let x0: Rows<Cpu> = dev.tensor_from_vec(pts.iter().flat_map(|p| *p).collect(), (pts.len(), 2));
     let shown = [25, 50, 100, 200, 1000];
     let (_, kept) = q_chain(&s, &x0, T, &shown, &mut StdRng::seed_from_u64(0));
-    let to_points = |x: &Rows<Cpu>| x.as_vec().chunks(2).map(|c| [c[0], c[1]]).collect::<Vec<_>>();
-    let mut panels = vec![ScatterPanel::new("x₀ (data)").cloud("x₀", pts.clone()).window(0.0, 0.0, 3.5)];
+    let to_points = |x: &Rows<Cpu>| {
+        x.as_vec()
+            .chunks(2)
+            .map(|c| [c[0], c[1]])
+            .collect::<Vec<_>>()
+    };
+    let mut panels = vec![ScatterPanel::new("x₀ (data)")
+        .cloud("x₀", pts.clone())
+        .window(0.0, 0.0, 3.5)];
     for (t, x) in &kept {
         let name = format!("x{}", subscript(*t));
-        panels.push(ScatterPanel::new(&name).cloud(name, to_points(x)).window(0.0, 0.0, 3.5));
+        panels.push(
+            ScatterPanel::new(&name)
+                .cloud(name, to_points(x))
+                .window(0.0, 0.0, 3.5),
+        );
     }
     Ok(scatter_panels(&panels, 3, (330, 330))?)
 }

@@ -18,4 +18,4 @@ pub mod process;
 pub mod stats;
 
 pub use process::{q_chain, q_mean_variance, q_sample, q_step, Rows};
-pub use stats::{column_moments, ks_statistic_standard_normal, ks_critical_value};
+pub use stats::{column_moments, ks_critical_value, ks_statistic_standard_normal};

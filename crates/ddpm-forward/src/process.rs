@@ -15,7 +15,12 @@ fn per_row<D: Device<f32>>(coef: Tensor<(usize,), f32, D>, shape: (usize, usize)
 // ANCHOR: q_step
 /// One forward step, x_t = √(1 − β_t) x_{t−1} + √β_t ε, for each example at its own `ts[i]`:
 /// a sample of q(x_t | x_{t−1}) = N(√(1 − β_t) x_{t−1}, β_t I) given the noise ε.
-pub fn q_step<D: Device<f32>>(schedule: &Schedule, x_prev: &Rows<D>, ts: &[usize], eps: &Rows<D>) -> Rows<D> {
+pub fn q_step<D: Device<f32>>(
+    schedule: &Schedule,
+    x_prev: &Rows<D>,
+    ts: &[usize],
+    eps: &Rows<D>,
+) -> Rows<D> {
     let (dev, shape) = (x_prev.device().clone(), *x_prev.shape());
     let keep = per_row(schedule.gather(&dev, |s, t| s.alpha(t).sqrt(), ts), shape);
     let add = per_row(schedule.gather(&dev, |s, t| s.beta(t).sqrt(), ts), shape);
@@ -50,10 +55,18 @@ pub fn q_chain<D: Device<f32>>(
 // ANCHOR: q_sample
 /// The ᾱ trick: x_t = √ᾱ_t x_0 + √(1 − ᾱ_t) ε, a sample of q(x_t | x_0) in one step, for each
 /// example at its own `ts[i]`.
-pub fn q_sample<D: Device<f32>>(schedule: &Schedule, x0: &Rows<D>, ts: &[usize], eps: &Rows<D>) -> Rows<D> {
+pub fn q_sample<D: Device<f32>>(
+    schedule: &Schedule,
+    x0: &Rows<D>,
+    ts: &[usize],
+    eps: &Rows<D>,
+) -> Rows<D> {
     let (dev, shape) = (x0.device().clone(), *x0.shape());
     let signal = per_row(schedule.gather(&dev, Schedule::sqrt_alpha_bar, ts), shape);
-    let noise = per_row(schedule.gather(&dev, Schedule::sqrt_one_minus_alpha_bar, ts), shape);
+    let noise = per_row(
+        schedule.gather(&dev, Schedule::sqrt_one_minus_alpha_bar, ts),
+        shape,
+    );
     x0.clone() * signal + eps.clone() * noise
 }
 // ANCHOR_END: q_sample
@@ -97,8 +110,16 @@ mod tests {
                     let (m, v) = q_mean_variance(&s, X0[j] as f64, t);
                     let se_mean = (v / n as f64).sqrt();
                     let se_var = v * (2.0 / n as f64).sqrt();
-                    assert!((means[j] - m).abs() < 5.0 * se_mean, "{kind} t={t}: mean {} vs {m}", means[j]);
-                    assert!((vars[j] - v).abs() < 5.0 * se_var, "{kind} t={t}: var {} vs {v}", vars[j]);
+                    assert!(
+                        (means[j] - m).abs() < 5.0 * se_mean,
+                        "{kind} t={t}: mean {} vs {m}",
+                        means[j]
+                    );
+                    assert!(
+                        (vars[j] - v).abs() < 5.0 * se_var,
+                        "{kind} t={t}: var {} vs {v}",
+                        vars[j]
+                    );
                 }
             }
         }
@@ -120,11 +141,22 @@ mod tests {
             let v = merged.as_vec();
             let (m, var) = column_moments(&v, 1);
             let want = 1.0 - a_t * a_prev;
-            assert!(m[0].abs() < 5.0 * (want / n as f64).sqrt(), "t={t}: mean {}", m[0]);
-            assert!((var[0] - want).abs() < 5.0 * want * (2.0 / n as f64).sqrt(), "t={t}: var {} vs {want}", var[0]);
+            assert!(
+                m[0].abs() < 5.0 * (want / n as f64).sqrt(),
+                "t={t}: mean {}",
+                m[0]
+            );
+            assert!(
+                (var[0] - want).abs() < 5.0 * want * (2.0 / n as f64).sqrt(),
+                "t={t}: var {} vs {want}",
+                var[0]
+            );
             // Its shape is Gaussian: standardised, it passes a KS test at the 1% level.
             let z: Vec<f64> = v.iter().map(|&x| x as f64 / want.sqrt()).collect();
-            assert!(ks_statistic_standard_normal(&z) < ks_critical_value(n, 0.01), "t={t}: not Gaussian");
+            assert!(
+                ks_statistic_standard_normal(&z) < ks_critical_value(n, 0.01),
+                "t={t}: not Gaussian"
+            );
 
             // Two steps from a fixed x_{t−2}: mean √(α_t α_{t−1}) x_{t−2}, variance 1 − α_t α_{t−1}.
             let x = dev.tensor_from_vec(vec![0.8f32; n], (n, 1));
@@ -133,8 +165,14 @@ mod tests {
             let x2 = q_step(&s, &x1, &vec![t; n], &e2);
             let (m, var) = column_moments(&x2.as_vec(), 1);
             let want_mean = (a_t * a_prev).sqrt() * 0.8;
-            assert!((m[0] - want_mean).abs() < 5.0 * (want / n as f64).sqrt(), "t={t}: two-step mean");
-            assert!((var[0] - want).abs() < 5.0 * want * (2.0 / n as f64).sqrt(), "t={t}: two-step var");
+            assert!(
+                (m[0] - want_mean).abs() < 5.0 * (want / n as f64).sqrt(),
+                "t={t}: two-step mean"
+            );
+            assert!(
+                (var[0] - want).abs() < 5.0 * want * (2.0 / n as f64).sqrt(),
+                "t={t}: two-step var"
+            );
         }
     }
 
@@ -146,7 +184,9 @@ mod tests {
         let dev: Cpu = Default::default();
         let s = Schedule::new(BetaSchedule::Linear, 1000).unwrap();
         let n = 20_000;
-        let x0: Vec<f32> = (0..n).map(|i| if i % 3 == 0 { 1.0 } else { -1.0 }).collect();
+        let x0: Vec<f32> = (0..n)
+            .map(|i| if i % 3 == 0 { 1.0 } else { -1.0 })
+            .collect();
         let x0 = dev.tensor_from_vec(x0, (n, 1));
         let (x_t, kept) = q_chain(&s, &x0, 1000, &[100], &mut StdRng::seed_from_u64(5));
         let to_f64 = |t: &Rows<Cpu>| t.as_vec().into_iter().map(f64::from).collect::<Vec<_>>();
@@ -154,7 +194,10 @@ mod tests {
         let d_100 = ks_statistic_standard_normal(&to_f64(&kept[0].1));
         let critical = ks_critical_value(n, 0.01);
         assert!(d_end < critical, "x_T: KS D = {d_end} ≥ {critical}");
-        assert!(d_100 > 10.0 * critical, "x_100 should be far from N(0,1): D = {d_100}");
+        assert!(
+            d_100 > 10.0 * critical,
+            "x_100 should be far from N(0,1): D = {d_100}"
+        );
     }
 
     /// Each example gets the coefficients of its own t.
@@ -163,14 +206,19 @@ mod tests {
         let dev: Cpu = Default::default();
         let s = Schedule::new(BetaSchedule::Cosine, 100).unwrap();
         let ts = [1, 37, 100];
-        let x0 = dev.tensor([[0.5f32, -0.25], [1.0, 0.0], [-1.0, 0.75]]).reshape_like(&(3, 2));
-        let eps = dev.tensor([[0.1f32, 2.0], [-1.0, 0.3], [0.7, -0.2]]).reshape_like(&(3, 2));
+        let x0 = dev
+            .tensor([[0.5f32, -0.25], [1.0, 0.0], [-1.0, 0.75]])
+            .reshape_like(&(3, 2));
+        let eps = dev
+            .tensor([[0.1f32, 2.0], [-1.0, 0.3], [0.7, -0.2]])
+            .reshape_like(&(3, 2));
         let got = q_sample(&s, &x0, &ts, &eps).as_vec();
         let (x0, eps) = (x0.as_vec(), eps.as_vec());
         for (i, &t) in ts.iter().enumerate() {
             for j in 0..2 {
                 let k = 2 * i + j;
-                let want = s.sqrt_alpha_bar(t) * x0[k] as f64 + s.sqrt_one_minus_alpha_bar(t) * eps[k] as f64;
+                let want = s.sqrt_alpha_bar(t) * x0[k] as f64
+                    + s.sqrt_one_minus_alpha_bar(t) * eps[k] as f64;
                 assert!((got[k] as f64 - want).abs() < 1e-6, "row {i} (t = {t})");
             }
         }

@@ -54,7 +54,11 @@ mod tests {
                 let (mut lo, mut hi) = (-10.0, 10.0);
                 for _ in 0..200 {
                     let mid = 0.5 * (lo + hi);
-                    if standard_normal_cdf(mid) < p { lo = mid } else { hi = mid }
+                    if standard_normal_cdf(mid) < p {
+                        lo = mid
+                    } else {
+                        hi = mid
+                    }
                 }
                 0.5 * (lo + hi)
             })

@@ -28,7 +28,12 @@ pub fn weights(_root: &Path) -> Result<Png, FigureError> {
                 ModelVariance::Beta => format!("{kind}, σ² = β"),
                 ModelVariance::PosteriorBeta => format!("{kind}, σ² = posterior"),
             };
-            chart = chart.series(label, (2..=1000).map(|t| (t as f64, eps_weight(&s, t, variance))).collect());
+            chart = chart.series(
+                label,
+                (2..=1000)
+                    .map(|t| (t as f64, eps_weight(&s, t, variance)))
+                    .collect(),
+            );
         }
     }
     chart = chart.series("L_simple: wₜ = 1", vec![(2.0, 1.0), (1000.0, 1.0)]);

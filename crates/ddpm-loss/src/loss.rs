@@ -72,7 +72,12 @@ mod tests {
             assert!((x - y).abs() < 1e-7);
         }
         // d/dε̂ of the mean of (ε̂ − ε)² over 6 numbers is 2(ε̂ − ε)/6.
-        let want: Vec<f32> = eps_hat.as_vec().iter().zip(eps.as_vec()).map(|(h, e)| 2.0 * (h - e) / 6.0).collect();
+        let want: Vec<f32> = eps_hat
+            .as_vec()
+            .iter()
+            .zip(eps.as_vec())
+            .map(|(h, e)| 2.0 * (h - e) / 6.0)
+            .collect();
         for (x, y) in ga.iter().zip(&want) {
             assert!((x - y).abs() < 1e-6);
         }

@@ -48,8 +48,14 @@ mod tests {
                     let mu_form = mu_mse_term(mq, m_theta, sigma2);
                     let eps_form = eps_weight(&s, t, variance) * (eps - eps_theta).powi(2);
                     let scale = (kl - c).abs().max(1e-300);
-                    assert!(((kl - c) - mu_form).abs() <= 1e-8 * scale + 1e-15, "{kind} t={t}: μ-form");
-                    assert!(((kl - c) - eps_form).abs() <= 1e-8 * scale + 1e-15, "{kind} t={t}: ε-form");
+                    assert!(
+                        ((kl - c) - mu_form).abs() <= 1e-8 * scale + 1e-15,
+                        "{kind} t={t}: μ-form"
+                    );
+                    assert!(
+                        ((kl - c) - eps_form).abs() <= 1e-8 * scale + 1e-15,
+                        "{kind} t={t}: ε-form"
+                    );
                 }
             }
         }

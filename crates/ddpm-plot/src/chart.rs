@@ -407,7 +407,10 @@ mod tests {
         let steps = histogram_density(&values, 0.0, 1.0, 4);
         assert_eq!(steps.len(), 8);
         let area: f64 = steps.chunks(2).map(|p| (p[1].0 - p[0].0) * p[0].1).sum();
-        assert!((area - 0.8).abs() < 1e-12, "4 of 5 values are inside: {area}");
+        assert!(
+            (area - 0.8).abs() < 1e-12,
+            "4 of 5 values are inside: {area}"
+        );
         assert_eq!(steps[0], (0.0, 2.0 / (5.0 * 0.25)));
     }
 

@@ -11,7 +11,10 @@ mod figure;
 mod font;
 mod png;
 
-pub use chart::{histogram_density, line_chart, subscript, scatter_panels, LineChart, Scale, ScatterPanel, Series, PALETTE};
+pub use chart::{
+    histogram_density, line_chart, scatter_panels, subscript, LineChart, Scale, ScatterPanel,
+    Series, PALETTE,
+};
 pub use figure::{Figure, FigureError};
 pub use png::{encode_png, Png};
 

@@ -4,7 +4,9 @@ use ddpm_schedule::Schedule;
 use rand::Rng;
 use rand_distr::StandardNormal;
 
-use crate::{discretized_gaussian_log_likelihood, normal_kl, p_mean_from_eps, q_posterior, ModelVariance};
+use crate::{
+    discretized_gaussian_log_likelihood, normal_kl, p_mean_from_eps, q_posterior, ModelVariance,
+};
 
 /// Anything that predicts the noise in x_t: a batch of rows (concatenated), all at step `t`, in;
 /// one ε̂ per number out. Closures `FnMut(&[f64], usize) -> Vec<f64>` are models.
@@ -70,11 +72,19 @@ pub fn vlb_terms(
 ) -> VlbTerms {
     let batch = x0.len() / dim;
     let t_max = s.t_max();
-    let per_example = |values: Vec<f64>| -> Vec<f64> { values.chunks(dim).map(|c| c.iter().sum()).collect() };
+    let per_example =
+        |values: Vec<f64>| -> Vec<f64> { values.chunks(dim).map(|c| c.iter().sum()).collect() };
     // L_T: how far q(x_T | x_0) is from the prior N(0, I). No parameters: ≈ 0 for a good schedule.
     let prior = per_example(
         x0.iter()
-            .map(|&x| normal_kl(s.sqrt_alpha_bar(t_max) * x, 1.0 - s.alpha_bar(t_max), 0.0, 1.0))
+            .map(|&x| {
+                normal_kl(
+                    s.sqrt_alpha_bar(t_max) * x,
+                    1.0 - s.alpha_bar(t_max),
+                    0.0,
+                    1.0,
+                )
+            })
             .collect(),
     );
     let mut terms = Vec::with_capacity(t_max.saturating_sub(1));
@@ -82,16 +92,29 @@ pub fn vlb_terms(
     for t in 1..=t_max {
         let xt: Vec<f64> = x0
             .iter()
-            .map(|&x| s.sqrt_alpha_bar(t) * x + s.sqrt_one_minus_alpha_bar(t) * rng.sample::<f64, _>(StandardNormal))
+            .map(|&x| {
+                s.sqrt_alpha_bar(t) * x
+                    + s.sqrt_one_minus_alpha_bar(t) * rng.sample::<f64, _>(StandardNormal)
+            })
             .collect();
         let eps = model.predict_eps(&xt, t);
-        assert_eq!(eps.len(), xt.len(), "the model must return one ε per input number");
+        assert_eq!(
+            eps.len(),
+            xt.len(),
+            "the model must return one ε per input number"
+        );
         let sigma2 = variance.variance(s, t);
-        let mean_p = xt.iter().zip(&eps).map(|(&x, &e)| p_mean_from_eps(s, x, e, t));
+        let mean_p = xt
+            .iter()
+            .zip(&eps)
+            .map(|(&x, &e)| p_mean_from_eps(s, x, e, t));
         if t == 1 {
             // L_0 = −ln p_θ(x_0 | x_1), the discretised decoder.
             decoder = per_example(
-                x0.iter().zip(mean_p).map(|(&x, m)| -discretized_gaussian_log_likelihood(x, m, sigma2)).collect(),
+                x0.iter()
+                    .zip(mean_p)
+                    .map(|(&x, m)| -discretized_gaussian_log_likelihood(x, m, sigma2))
+                    .collect(),
             );
         } else {
             // L_{t−1} = KL(q(x_{t−1} | x_t, x_0) ‖ p_θ(x_{t−1} | x_t)).
@@ -107,7 +130,12 @@ pub fn vlb_terms(
             terms.push(per_example(kl));
         }
     }
-    VlbTerms { dim, prior, terms, decoder }
+    VlbTerms {
+        dim,
+        prior,
+        terms,
+        decoder,
+    }
 }
 // ANCHOR_END: vlb_terms
 
@@ -125,11 +153,22 @@ mod tests {
         let s = Schedule::new(BetaSchedule::Linear, 1000).unwrap();
         let x0 = [-1.0, -0.5, 0.0, 0.5, 1.0];
         let mut zero = |x: &[f64], _t: usize| vec![0.0; x.len()];
-        let v = vlb_terms(&s, &mut zero, &x0, 1, ModelVariance::Beta, &mut StdRng::seed_from_u64(0));
+        let v = vlb_terms(
+            &s,
+            &mut zero,
+            &x0,
+            1,
+            ModelVariance::Beta,
+            &mut StdRng::seed_from_u64(0),
+        );
         for (x, l_t) in x0.iter().zip(&v.prior) {
             assert!(*l_t >= 0.0 && *l_t < 2.1e-5, "x0 = {x}: L_T = {l_t}");
         }
-        assert!((v.prior[4] - 2.0179e-5).abs() < 1e-8, "L_T at x0 = 1: {}", v.prior[4]);
+        assert!(
+            (v.prior[4] - 2.0179e-5).abs() < 1e-8,
+            "L_T at x0 = 1: {}",
+            v.prior[4]
+        );
     }
 
     /// For 1-D Gaussian data, with the optimal ε-predictor the bound is an upper bound on the true
@@ -149,22 +188,39 @@ mod tests {
         let probs = data.probabilities();
         let mut rng = StdRng::seed_from_u64(2024);
         let x0 = data.sample(40_000, &mut rng);
-        let nll_bits: Vec<f64> = x0.iter().map(|&x| -probs[((x + 1.0) * 127.5).round() as usize].log2()).collect();
+        let nll_bits: Vec<f64> = x0
+            .iter()
+            .map(|&x| -probs[((x + 1.0) * 127.5).round() as usize].log2())
+            .collect();
         for variance in ModelVariance::ALL {
-            let mut model = |x: &[f64], t: usize| x.iter().map(|&xt| data.optimal_eps(&s, xt, t)).collect::<Vec<_>>();
+            let mut model = |x: &[f64], t: usize| {
+                x.iter()
+                    .map(|&xt| data.optimal_eps(&s, xt, t))
+                    .collect::<Vec<_>>()
+            };
             let bits = vlb_terms(&s, &mut model, &x0, 1, variance, &mut rng).bits_per_dim();
             let gap: Vec<f64> = bits.iter().zip(&nll_bits).map(|(b, h)| b - h).collect();
             let n = gap.len() as f64;
             let mean = gap.iter().sum::<f64>() / n;
             let se = (gap.iter().map(|g| (g - mean).powi(2)).sum::<f64>() / (n - 1.0) / n).sqrt();
-            eprintln!("σ² = {variance}: L_vlb − NLL = {mean:.4} ± {se:.4} bits (H = {:.4} bits)", data.entropy_bits());
-            assert!(mean > -3.0 * se, "{variance}: the bound is below the true NLL by {mean} ± {se}");
+            eprintln!(
+                "σ² = {variance}: L_vlb − NLL = {mean:.4} ± {se:.4} bits (H = {:.4} bits)",
+                data.entropy_bits()
+            );
+            assert!(
+                mean > -3.0 * se,
+                "{variance}: the bound is below the true NLL by {mean} ± {se}"
+            );
             if variance == ModelVariance::Beta {
-                assert!(mean < 0.15, "σ² = β: the bound is {mean} bits above the true NLL");
+                assert!(
+                    mean < 0.15,
+                    "σ² = β: the bound is {mean} bits above the true NLL"
+                );
             }
         }
         // The reference itself: the discretised entropy ≈ h(N(μ, s²)) − log₂(bin width).
-        let approx = (0.5 * (2.0 * std::f64::consts::PI * std::f64::consts::E * 0.09).ln() - (2.0f64 / 255.0).ln())
+        let approx = (0.5 * (2.0 * std::f64::consts::PI * std::f64::consts::E * 0.09).ln()
+            - (2.0f64 / 255.0).ln())
             / std::f64::consts::LN_2;
         // (The 0.13% of mass beyond +1 is lumped into the last bin, lowering H by ~0.008 bits.)
         assert!((data.entropy_bits() - approx).abs() < 0.01);
@@ -178,8 +234,19 @@ mod tests {
         let mut rng = StdRng::seed_from_u64(1);
         let x0 = data.sample(200, &mut rng);
         let mut zero = |x: &[f64], _t: usize| vec![0.0; x.len()];
-        let bad = vlb_terms(&s, &mut zero, &x0, 1, ModelVariance::PosteriorBeta, &mut rng).bits_per_dim();
+        let bad = vlb_terms(
+            &s,
+            &mut zero,
+            &x0,
+            1,
+            ModelVariance::PosteriorBeta,
+            &mut rng,
+        )
+        .bits_per_dim();
         let mean_bad = bad.iter().sum::<f64>() / bad.len() as f64;
-        assert!(mean_bad > data.entropy_bits() + 1.0, "ε̂ = 0 should cost over a bit: {mean_bad}");
+        assert!(
+            mean_bad > data.entropy_bits() + 1.0,
+            "ε̂ = 0 should cost over a bit: {mean_bad}"
+        );
     }
 }

@@ -21,8 +21,16 @@ pub fn pixel_bin_centres() -> Vec<f64> {
 /// A mass below f64's smallest normal number (≈ 2e−308) floors at ln of it, ≈ −708 nats.
 pub fn discretized_gaussian_log_likelihood(x: f64, mean: f64, var: f64) -> f64 {
     let sd = var.sqrt();
-    let upper = if x > 1.0 - HALF_BIN { f64::INFINITY } else { (x + HALF_BIN - mean) / sd };
-    let lower = if x < -1.0 + HALF_BIN { f64::NEG_INFINITY } else { (x - HALF_BIN - mean) / sd };
+    let upper = if x > 1.0 - HALF_BIN {
+        f64::INFINITY
+    } else {
+        (x + HALF_BIN - mean) / sd
+    };
+    let lower = if x < -1.0 + HALF_BIN {
+        f64::NEG_INFINITY
+    } else {
+        (x - HALF_BIN - mean) / sd
+    };
     // Subtract CDFs on the side where they are small, so tails don't cancel to zero.
     let p = if lower > 0.0 {
         standard_normal_cdf(-lower) - standard_normal_cdf(-upper)
@@ -40,12 +48,21 @@ mod tests {
     /// The 256 bin probabilities are a distribution: they sum to 1 for any mean and variance.
     #[test]
     fn bin_probabilities_sum_to_one() {
-        for (mean, var) in [(0.0, 1.0), (0.37, 1e-4), (-0.99, 2e-5), (1.5, 0.5), (0.0, 1e-8)] {
+        for (mean, var) in [
+            (0.0, 1.0),
+            (0.37, 1e-4),
+            (-0.99, 2e-5),
+            (1.5, 0.5),
+            (0.0, 1e-8),
+        ] {
             let total: f64 = pixel_bin_centres()
                 .iter()
                 .map(|&x| discretized_gaussian_log_likelihood(x, mean, var).exp())
                 .sum();
-            assert!((total - 1.0).abs() < 1e-12, "N({mean}, {var}): Σ P = {total}");
+            assert!(
+                (total - 1.0).abs() < 1e-12,
+                "N({mean}, {var}): Σ P = {total}"
+            );
         }
     }
 

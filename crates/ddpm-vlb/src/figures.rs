@@ -31,7 +31,11 @@ pub fn mean_terms(variance: ModelVariance, seed: u64) -> Vec<f64> {
     let s = Schedule::new(BetaSchedule::Linear, 1000).expect("valid schedule");
     let mut rng = StdRng::seed_from_u64(seed);
     let x0 = DATA.sample(2000, &mut rng);
-    let mut model = |x: &[f64], t: usize| x.iter().map(|&xt| DATA.optimal_eps(&s, xt, t)).collect::<Vec<_>>();
+    let mut model = |x: &[f64], t: usize| {
+        x.iter()
+            .map(|&xt| DATA.optimal_eps(&s, xt, t))
+            .collect::<Vec<_>>()
+    };
     vlb_terms(&s, &mut model, &x0, 1, variance, &mut rng).mean_bits_per_dim_by_term()
 }
 
@@ -42,7 +46,9 @@ pub fn vlb_terms_figure(_root: &Path) -> Result<Png, FigureError> {
         .x_label("t: L₀ at t = 1, then Lₜ₋₁")
         .y_label("bits")
         .log_y();
-    let mut first = LineChart::new("the first 40 terms").x_label("t").y_label("bits");
+    let mut first = LineChart::new("the first 40 terms")
+        .x_label("t")
+        .y_label("bits");
     for variance in ModelVariance::ALL {
         let terms = mean_terms(variance, 0);
         let name = variance_label(variance);
@@ -68,7 +74,9 @@ fn variance_label(v: ModelVariance) -> &'static str {
 /// β_t and the posterior variance β̃_t (log scale), and their ratio over the first 100 steps,
 /// linear and cosine schedules, T = 1000.
 pub fn posterior_variance(_root: &Path) -> Result<Png, FigureError> {
-    let mut both = LineChart::new("β and the posterior variance").x_label("t").log_y();
+    let mut both = LineChart::new("β and the posterior variance")
+        .x_label("t")
+        .log_y();
     let mut ratio = LineChart::new("posterior variance / β, first 100 steps")
         .x_label("t")
         .y_range(0.0, 1.05);
@@ -76,9 +84,20 @@ pub fn posterior_variance(_root: &Path) -> Result<Png, FigureError> {
         let s = Schedule::new(kind, 1000)?;
         let ts = 2..=1000usize;
         both = both
-            .series(format!("β, {kind}"), ts.clone().map(|t| (t as f64, s.beta(t))).collect())
-            .series(format!("posterior, {kind}"), ts.map(|t| (t as f64, s.posterior_variance(t))).collect());
-        ratio = ratio.series(kind.name(), (2..=100).map(|t| (t as f64, s.posterior_variance(t) / s.beta(t))).collect());
+            .series(
+                format!("β, {kind}"),
+                ts.clone().map(|t| (t as f64, s.beta(t))).collect(),
+            )
+            .series(
+                format!("posterior, {kind}"),
+                ts.map(|t| (t as f64, s.posterior_variance(t))).collect(),
+            );
+        ratio = ratio.series(
+            kind.name(),
+            (2..=100)
+                .map(|t| (t as f64, s.posterior_variance(t) / s.beta(t)))
+                .collect(),
+        );
     }
     Ok(line_chart(&[both, ratio], 2, (520, 380))?)
 }

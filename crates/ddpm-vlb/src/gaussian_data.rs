@@ -26,7 +26,12 @@ impl DiscretisedGaussian {
 
     /// The true NLL of the data, its entropy −Σ P log₂ P, in bits.
     pub fn entropy_bits(&self) -> f64 {
-        -self.probabilities().iter().filter(|&&p| p > 0.0).map(|p| p * p.log2()).sum::<f64>()
+        -self
+            .probabilities()
+            .iter()
+            .filter(|&&p| p > 0.0)
+            .map(|p| p * p.log2())
+            .sum::<f64>()
     }
 
     /// `n` samples (bin centres).

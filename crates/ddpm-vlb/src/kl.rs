@@ -17,14 +17,24 @@ mod tests {
     /// within 5 standard errors of the closed form.
     #[test]
     fn kl_matches_monte_carlo() {
-        for (m1, v1, m2, v2) in [(0.0, 1.0, 1.0, 2.0), (0.3, 0.01, -0.2, 0.04), (2.0, 4.0, 0.0, 1.0)] {
+        for (m1, v1, m2, v2) in [
+            (0.0, 1.0, 1.0, 2.0),
+            (0.3, 0.01, -0.2, 0.04),
+            (2.0, 4.0, 0.0, 1.0),
+        ] {
             let xs = normal_samples(400_000, m1, f64::sqrt(v1), 17);
-            let d: Vec<f64> = xs.iter().map(|&x| log_normal_pdf(x, m1, v1) - log_normal_pdf(x, m2, v2)).collect();
+            let d: Vec<f64> = xs
+                .iter()
+                .map(|&x| log_normal_pdf(x, m1, v1) - log_normal_pdf(x, m2, v2))
+                .collect();
             let n = d.len() as f64;
             let mean = d.iter().sum::<f64>() / n;
             let se = (d.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (n - 1.0) / n).sqrt();
             let kl = normal_kl(m1, v1, m2, v2);
-            assert!((mean - kl).abs() < 5.0 * se, "MC {mean} ± {se} vs closed form {kl}");
+            assert!(
+                (mean - kl).abs() < 5.0 * se,
+                "MC {mean} ± {se} vs closed form {kl}"
+            );
         }
     }
 

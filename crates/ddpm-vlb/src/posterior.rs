@@ -33,7 +33,12 @@ mod tests {
     fn posterior_equals_bayes_rule_on_a_grid() {
         for kind in [BetaSchedule::Linear, BetaSchedule::Cosine] {
             let s = Schedule::new(kind, 1000).unwrap();
-            for (t, x0, xt) in [(2, 0.7, 0.3), (10, -0.4, 1.2), (300, 1.0, -0.5), (999, -1.0, 0.8)] {
+            for (t, x0, xt) in [
+                (2, 0.7, 0.3),
+                (10, -0.4, 1.2),
+                (300, 1.0, -0.5),
+                (999, -1.0, 0.8),
+            ] {
                 let (m_cf, v_cf) = q_posterior(&s, x0, xt, t);
                 // The posterior is narrow (sd √β̃_t): integrate over μ̃ ± 12 sd with 20,001 points.
                 let sd = v_cf.sqrt();
@@ -43,21 +48,36 @@ mod tests {
                     .map(|i| {
                         let x = lo + i as f64 * h;
                         log_normal_pdf(xt, s.alpha(t).sqrt() * x, s.beta(t))
-                            + log_normal_pdf(x, s.sqrt_alpha_bar(t - 1) * x0, 1.0 - s.alpha_bar(t - 1))
+                            + log_normal_pdf(
+                                x,
+                                s.sqrt_alpha_bar(t - 1) * x0,
+                                1.0 - s.alpha_bar(t - 1),
+                            )
                     })
                     .collect();
                 let peak = log_p.iter().cloned().fold(f64::MIN, f64::max);
                 let w: Vec<f64> = log_p.iter().map(|l| (l - peak).exp()).collect();
                 let z: f64 = w.iter().sum();
-                let mean: f64 = w.iter().enumerate().map(|(i, wi)| wi * (lo + i as f64 * h)).sum::<f64>() / z;
+                let mean: f64 = w
+                    .iter()
+                    .enumerate()
+                    .map(|(i, wi)| wi * (lo + i as f64 * h))
+                    .sum::<f64>()
+                    / z;
                 let var: f64 = w
                     .iter()
                     .enumerate()
                     .map(|(i, wi)| wi * (lo + i as f64 * h - mean).powi(2))
                     .sum::<f64>()
                     / z;
-                assert!((mean - m_cf).abs() < 1e-6 * m_cf.abs().max(sd), "{kind} t={t}: mean {mean} vs {m_cf}");
-                assert!((var / v_cf - 1.0).abs() < 1e-6, "{kind} t={t}: variance {var} vs {v_cf}");
+                assert!(
+                    (mean - m_cf).abs() < 1e-6 * m_cf.abs().max(sd),
+                    "{kind} t={t}: mean {mean} vs {m_cf}"
+                );
+                assert!(
+                    (var / v_cf - 1.0).abs() < 1e-6,
+                    "{kind} t={t}: variance {var} vs {v_cf}"
+                );
             }
         }
     }

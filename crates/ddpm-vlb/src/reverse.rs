@@ -52,7 +52,9 @@ impl FromStr for ModelVariance {
         Self::ALL
             .into_iter()
             .find(|v| v.name() == s)
-            .ok_or_else(|| format!("unknown variance '{s}': expected 'beta' (σ² = β) or 'posterior' (σ² = β̃)"))
+            .ok_or_else(|| {
+                format!("unknown variance '{s}': expected 'beta' (σ² = β) or 'posterior' (σ² = β̃)")
+            })
     }
 }
 
@@ -82,7 +84,10 @@ mod tests {
             let x0_hat = predict_x0_from_eps(&s, xt, eps, t);
             let (via_posterior, _) = q_posterior(&s, x0_hat, xt, t);
             let direct = p_mean_from_eps(&s, xt, eps, t);
-            assert!((via_posterior - direct).abs() < 1e-9 * direct.abs().max(1.0), "t={t}");
+            assert!(
+                (via_posterior - direct).abs() < 1e-9 * direct.abs().max(1.0),
+                "t={t}"
+            );
         }
     }
 
@@ -90,9 +95,15 @@ mod tests {
     fn variance_choices() {
         let s = Schedule::new(BetaSchedule::Linear, 1000).unwrap();
         assert_eq!(ModelVariance::Beta.variance(&s, 10), s.beta(10));
-        assert_eq!(ModelVariance::PosteriorBeta.variance(&s, 10), s.posterior_variance(10));
+        assert_eq!(
+            ModelVariance::PosteriorBeta.variance(&s, 10),
+            s.posterior_variance(10)
+        );
         assert_eq!(ModelVariance::Beta.variance(&s, 1), s.posterior_variance(2));
         assert!("posterior".parse::<ModelVariance>().is_ok());
-        assert!("large".parse::<ModelVariance>().unwrap_err().contains("large"));
+        assert!("large"
+            .parse::<ModelVariance>()
+            .unwrap_err()
+            .contains("large"));
     }
 }
