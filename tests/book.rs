@@ -198,8 +198,24 @@ fn math_delimiters_are_well_formed() {
 }
 
 /// The first plain lower-case word of three or more letters in a math span, if any: letters not
-/// preceded by `\\` (a command) or `{` (an argument such as `\\text{round}`).
+/// preceded by `\\` (a command) or `{` (an argument), outside `\\text{…}` and its kin.
 fn prose_word(span: &str) -> Option<String> {
+    // Text set on purpose (`\\text{a sum of …}`) is prose by design: drop it first.
+    let mut span = span.to_string();
+    for cmd in [
+        "\\text{",
+        "\\textrm{",
+        "\\mathrm{",
+        "\\operatorname{",
+        "\\mbox{",
+    ] {
+        while let Some(start) = span.find(cmd) {
+            let end = span[start..]
+                .find('}')
+                .map_or(span.len(), |e| start + e + 1);
+            span.replace_range(start..end, " ");
+        }
+    }
     let chars: Vec<char> = span.chars().collect();
     let mut i = 0;
     while i < chars.len() {
@@ -223,6 +239,10 @@ fn prose_word(span: &str) -> Option<String> {
 fn prose_in_math_is_detected() {
     assert_eq!(prose_word("5 and "), Some("and".into()));
     assert_eq!(prose_word("x_0 + t_{max}"), None);
+    assert_eq!(
+        prose_word("\\underbrace{x}_{\\text{a sum of two}} + y"),
+        None
+    );
 
     assert_eq!(
         prose_word("\\operatorname{round}(x) + \\bar\\alpha_t"),
