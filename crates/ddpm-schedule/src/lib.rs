@@ -15,8 +15,9 @@
 //! the chapter's plots. Time runs t = 1, …, T as in the papers; t = 0 is the data.
 
 pub mod betas;
-/// dfdx, re-exported so notebooks and users get the same version the crate uses.
+/// dfdx and rand, re-exported so notebooks and users get the versions the crate uses.
 pub use dfdx;
+pub use rand;
 
 pub mod figures;
 pub mod gaussian;
