@@ -14,6 +14,7 @@ pub fn chapters() -> Vec<(&'static str, &'static [Figure])> {
         ("ch03", ddpm_forward::figures::FIGURES),
         ("ch04", ddpm_vlb::figures::FIGURES),
         ("ch05", ddpm_loss::figures::FIGURES),
+        ("ch06", ddpm_toy::figures::FIGURES),
     ]
 }
 
@@ -32,10 +33,9 @@ pub fn figures_dir(root: &Path) -> PathBuf {
 
 /// Draws one figure, with the figure's path in any error.
 pub fn render(root: &Path, chapter: &str, fig: &Figure) -> anyhow::Result<Vec<u8>> {
-    let png = (fig.render)(root)
+    (fig.render)(root)
         .map_err(|e| anyhow::anyhow!("{e}"))
-        .with_context(|| format!("drawing figure {chapter}/{}", fig.file))?;
-    Ok(png.0)
+        .with_context(|| format!("drawing figure {chapter}/{}", fig.file))
 }
 
 /// Every figure as (path relative to the figures folder, bytes).

@@ -5,7 +5,6 @@
 use std::process::{Command, ExitCode};
 
 use anyhow::{bail, Context};
-use ddpm_plot::Png;
 
 fn main() -> ExitCode {
     match run() {
@@ -42,7 +41,10 @@ fn figures(check: bool) -> anyhow::Result<()> {
                 stale.push(rel.display().to_string());
             }
         } else {
-            Png(bytes).save(&path)?;
+            if let Some(parent) = path.parent() {
+                std::fs::create_dir_all(parent).with_context(|| parent.display().to_string())?;
+            }
+            std::fs::write(&path, &bytes).with_context(|| path.display().to_string())?;
             println!(
                 "wrote {}",
                 path.strip_prefix(&root).unwrap_or(&path).display()

@@ -10,11 +10,11 @@ use crate::{image_grid, swiss_roll, two_moons, Dataset, GaussianMixture, Point, 
 pub const FIGURES: &[Figure] = &[
     Figure {
         file: "mnist-grid.png",
-        render: mnist_grid,
+        render: |root| Ok(mnist_grid(root)?.0),
     },
     Figure {
         file: "toy-datasets.png",
-        render: toy_datasets,
+        render: |root| Ok(toy_datasets(root)?.0),
     },
 ];
 

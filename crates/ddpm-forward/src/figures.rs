@@ -21,15 +21,15 @@ use crate::{q_chain, q_sample, Rows};
 pub const FIGURES: &[Figure] = &[
     Figure {
         file: "noising-digit.png",
-        render: noising_digit,
+        render: |root| Ok(noising_digit(root)?.0),
     },
     Figure {
         file: "pixel-histograms.png",
-        render: pixel_histograms,
+        render: |root| Ok(pixel_histograms(root)?.0),
     },
     Figure {
         file: "swiss-roll-dissolving.png",
-        render: swiss_roll_dissolving,
+        render: |root| Ok(swiss_roll_dissolving(root)?.0),
     },
 ];
 

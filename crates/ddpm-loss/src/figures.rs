@@ -11,7 +11,7 @@ use crate::eps_weight;
 /// The chapter's figures, written to `book/src/figures/ch05/` by `cargo xtask figures`.
 pub const FIGURES: &[Figure] = &[Figure {
     file: "weights.png",
-    render: weights,
+    render: |root| Ok(weights(root)?.0),
 }];
 
 /// w_t = β_t² / (2σ_t² α_t (1 − ᾱ_t)) against t (log scale) for both schedules and both fixed

@@ -172,6 +172,20 @@ pub fn scatter_panels(
     })
 }
 
+/// Like [`scatter_panels`], but the picture itself, for animation frames.
+pub fn scatter_image(
+    panels: &[ScatterPanel],
+    cols: usize,
+    panel: (u32, u32),
+) -> Result<RgbImage, PlotError> {
+    if panels.is_empty() || cols == 0 {
+        return Err(PlotError::Invalid("no panels to draw".into()));
+    }
+    render_grid_image(panels.len(), cols, panel, |area, i| {
+        draw_scatter(area, &panels[i])
+    })
+}
+
 type Area<'a> = DrawingArea<BitMapBackend<'a>, Shift>;
 
 fn draw_err<E: Display>(e: E) -> PlotError {
@@ -182,9 +196,19 @@ fn draw_err<E: Display>(e: E) -> PlotError {
 fn render_grid(
     n: usize,
     cols: usize,
+    panel: (u32, u32),
+    draw: impl FnMut(&Area<'_>, usize) -> Result<(), PlotError>,
+) -> Result<Png, PlotError> {
+    encode_png(render_grid_image(n, cols, panel, draw)?)
+}
+
+/// Lays out `n` panels on a white canvas.
+fn render_grid_image(
+    n: usize,
+    cols: usize,
     (pw, ph): (u32, u32),
     mut draw: impl FnMut(&Area<'_>, usize) -> Result<(), PlotError>,
-) -> Result<Png, PlotError> {
+) -> Result<RgbImage, PlotError> {
     ensure_registered();
     let cols = cols.min(n);
     let rows = n.div_ceil(cols);
@@ -199,9 +223,7 @@ fn render_grid(
         }
         root.present().map_err(draw_err)?;
     }
-    let img = RgbImage::from_raw(w, h, buf)
-        .ok_or_else(|| PlotError::Draw("buffer size mismatch".into()))?;
-    encode_png(img)
+    RgbImage::from_raw(w, h, buf).ok_or_else(|| PlotError::Draw("buffer size mismatch".into()))
 }
 
 /// The data's extent along one axis, padded by 5% (or ±1 around a constant).

@@ -2,17 +2,16 @@
 
 use std::path::Path;
 
-use crate::Png;
-
 /// Any error a figure can raise: a missing dataset, a drawing failure, ...
 pub type FigureError = Box<dyn std::error::Error + Send + Sync>;
 
-/// One figure of the book: its file name (under `book/src/figures/chNN/`) and how to draw it.
+/// One figure of the book: its file name (under `book/src/figures/chNN/`) and how to draw it,
+/// as the encoded bytes of that file (PNG or GIF).
 ///
 /// `render` receives the repository root, so figures can read `data/mnist`; notebooks call the
-/// same functions with `".."`.
+/// chapters' figure functions directly, with `".."`.
 #[derive(Clone, Copy)]
 pub struct Figure {
     pub file: &'static str,
-    pub render: fn(&Path) -> Result<Png, FigureError>,
+    pub render: fn(&Path) -> Result<Vec<u8>, FigureError>,
 }

@@ -12,11 +12,11 @@ mod font;
 mod png;
 
 pub use chart::{
-    histogram_density, line_chart, scatter_panels, subscript, LineChart, Scale, ScatterPanel,
-    Series, PALETTE,
+    histogram_density, line_chart, scatter_image, scatter_panels, subscript, LineChart, Scale,
+    ScatterPanel, Series, PALETTE,
 };
 pub use figure::{Figure, FigureError};
-pub use png::{encode_png, Png};
+pub use png::{animated_gif, encode_png, Gif, Png};
 
 /// Anything that can go wrong while drawing or encoding a figure.
 #[derive(Debug, thiserror::Error)]

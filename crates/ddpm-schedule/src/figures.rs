@@ -11,11 +11,11 @@ use crate::{BetaSchedule, Schedule};
 pub const FIGURES: &[Figure] = &[
     Figure {
         file: "schedules.png",
-        render: schedules,
+        render: |root| Ok(schedules(root)?.0),
     },
     Figure {
         file: "signal-noise.png",
-        render: signal_noise,
+        render: |root| Ok(signal_noise(root)?.0),
     },
 ];
 

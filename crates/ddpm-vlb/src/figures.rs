@@ -13,11 +13,11 @@ use crate::{vlb_terms, DiscretisedGaussian, ModelVariance};
 pub const FIGURES: &[Figure] = &[
     Figure {
         file: "vlb-terms.png",
-        render: vlb_terms_figure,
+        render: |root| Ok(vlb_terms_figure(root)?.0),
     },
     Figure {
         file: "posterior-variance.png",
-        render: posterior_variance,
+        render: |root| Ok(posterior_variance(root)?.0),
     },
 ];
 
