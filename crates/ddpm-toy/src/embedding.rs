@@ -11,7 +11,7 @@ pub fn timestep_embedding<const E: usize, D: Device<f32>>(
     ts: &[usize],
 ) -> Tensor<(usize, Const<E>), f32, D> {
     assert!(
-        E % 2 == 0 && E >= 2,
+        E.is_multiple_of(2) && E >= 2,
         "the embedding size must be even, got {E}"
     );
     let half = E / 2;

@@ -42,6 +42,9 @@ pub const STEPS: usize = 6000;
 /// Points sampled per model.
 pub const N: usize = 2000;
 
+/// Makes `n` points of a dataset from a seed.
+type Generator = fn(usize, u64) -> Vec<Point>;
+
 /// One dataset, its trained model's losses, samples and reverse trajectory.
 pub struct Trained {
     pub name: &'static str,
@@ -60,7 +63,7 @@ pub fn trained() -> &'static [Trained] {
     static CACHE: OnceLock<Vec<Trained>> = OnceLock::new();
     CACHE.get_or_init(|| {
         let s = Schedule::new(BetaSchedule::Linear, T).expect("valid schedule");
-        let sets: [(&'static str, fn(usize, u64) -> Vec<Point>); 2] = [
+        let sets: [(&'static str, Generator); 2] = [
             ("two moons", |n, seed| two_moons(n, 0.05, seed)),
             ("swiss roll", |n, seed| swiss_roll(n, 0.5, seed)),
         ];
