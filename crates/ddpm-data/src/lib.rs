@@ -25,4 +25,4 @@ pub use grid::image_grid;
 pub use idx::IdxError;
 pub use mnist::{Dataset, Images, Split};
 pub use tensor::{images_to_tensor, pixels_to_unit, tensor_to_images, unit_to_pixels};
-pub use toy::{points_to_tensor, swiss_roll, two_moons, GaussianMixture, Point};
+pub use toy::{points_to_tensor, swiss_roll, tensor_to_points, two_moons, GaussianMixture, Point};

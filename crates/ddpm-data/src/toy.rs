@@ -113,6 +113,16 @@ pub fn points_to_tensor<D: Device<f32>>(
     dev.tensor_from_vec(flat, (points.len(), Const::<2>))
 }
 
+/// The inverse of [`points_to_tensor`]: reads any tensor of (x, y) pairs, row by row, back
+/// into points (an `[n, 2]` tensor with const or run-time columns).
+pub fn tensor_to_points<S: Shape, D: Device<f32>>(t: &Tensor<S, f32, D>) -> Vec<Point> {
+    assert!(
+        t.shape().num_elements().is_multiple_of(2),
+        "points need an even number of values"
+    );
+    t.as_vec().chunks(2).map(|c| [c[0], c[1]]).collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -213,5 +223,6 @@ mod tests {
         let t = points_to_tensor(&dev, &pts);
         assert_eq!(t.shape().0, 3);
         assert_eq!(t.as_vec(), vec![1.0, 2.0, 3.0, 4.0, 5.0, 6.0]);
+        assert_eq!(tensor_to_points(&t), pts);
     }
 }

@@ -4,8 +4,8 @@
 use std::path::Path;
 
 use ddpm_data::{
-    figures::mnist_dir, image_grid, images_to_tensor, swiss_roll, tensor_to_images, Dataset,
-    Images, Split,
+    figures::mnist_dir, image_grid, images_to_tensor, points_to_tensor, swiss_roll,
+    tensor_to_images, tensor_to_points, Dataset, Images, Split,
 };
 use ddpm_plot::{
     encode_png, histogram_density, line_chart, scatter_panels, subscript, Figure, FigureError,
@@ -101,15 +101,9 @@ pub fn swiss_roll_dissolving(_root: &Path) -> Result<Png, FigureError> {
     let dev: Cpu = Default::default();
     let s = Schedule::new(BetaSchedule::Linear, T)?;
     let pts = swiss_roll(2000, 0.5, 0);
-    let x0: Rows<Cpu> = dev.tensor_from_vec(pts.iter().flat_map(|p| *p).collect(), (pts.len(), 2));
+    let x0: Rows<Cpu> = points_to_tensor(&dev, &pts).realize();
     let shown = [25, 50, 100, 200, 1000];
     let (_, kept) = q_chain(&s, &x0, T, &shown, &mut StdRng::seed_from_u64(0));
-    let to_points = |x: &Rows<Cpu>| {
-        x.as_vec()
-            .chunks(2)
-            .map(|c| [c[0], c[1]])
-            .collect::<Vec<_>>()
-    };
     let mut panels = vec![ScatterPanel::new("x₀ (data)")
         .cloud("x₀", pts.clone())
         .window(0.0, 0.0, 3.5)];
@@ -117,7 +111,7 @@ pub fn swiss_roll_dissolving(_root: &Path) -> Result<Png, FigureError> {
         let name = format!("x{}", subscript(*t));
         panels.push(
             ScatterPanel::new(&name)
-                .cloud(name, to_points(x))
+                .cloud(name, tensor_to_points(x))
                 .window(0.0, 0.0, 3.5),
         );
     }

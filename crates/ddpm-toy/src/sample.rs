@@ -1,6 +1,6 @@
 //! Algorithm 2: ancestral sampling from x_T ~ N(0, I) down to x_0.
 
-use ddpm_data::{GaussianMixture, Point};
+use ddpm_data::{tensor_to_points, GaussianMixture, Point};
 use ddpm_schedule::{randn, Schedule};
 use ddpm_vlb::ModelVariance;
 use dfdx::prelude::*;
@@ -29,10 +29,6 @@ pub struct Sampled {
     pub trajectory: Vec<(usize, Vec<Point>)>,
 }
 
-fn to_points<D: Device<f32>>(x: &Points<D>) -> Vec<Point> {
-    x.as_vec().chunks(2).map(|c| [c[0], c[1]]).collect()
-}
-
 // ANCHOR: algorithm2
 /// Algorithm 2 of Ho et al.: x_T ~ N(0, I); for t = T, …, 1: z ~ N(0, I) if t > 1 else z = 0,
 /// x_{t−1} = (1/√α_t) (x_t − β_t/√(1 − ᾱ_t) · ε_θ(x_t, t)) + σ_t z. Keeps x_t for each t in `keep`.
@@ -49,7 +45,7 @@ pub fn sample<D: Device<f32>>(
     let mut trajectory = Vec::new();
     for t in (1..=s.t_max()).rev() {
         if keep.contains(&t) {
-            trajectory.push((t, to_points(&x)));
+            trajectory.push((t, tensor_to_points(&x)));
         }
         let eps = model.predict_eps(&x, t);
         let mean = (x - eps * (s.beta(t) / s.sqrt_one_minus_alpha_bar(t)) as f32)
@@ -61,7 +57,7 @@ pub fn sample<D: Device<f32>>(
             mean
         };
     }
-    let points = to_points(&x);
+    let points = tensor_to_points(&x);
     if keep.contains(&0) {
         trajectory.push((0, points.clone()));
     }

@@ -120,7 +120,7 @@ pub fn train<const H: usize, const E: usize, D: Device<f32>>(
 mod tests {
     use super::*;
     use crate::{sample, sliced_wasserstein, ToyModel};
-    use ddpm_data::two_moons;
+    use ddpm_data::{tensor_to_points, two_moons};
     use ddpm_schedule::BetaSchedule;
     use ddpm_vlb::ModelVariance;
 
@@ -156,11 +156,11 @@ mod tests {
         .points;
         let fresh = two_moons(2000, 0.05, 1);
         let d = sliced_wasserstein(&samples, &fresh, 64);
-        let noise: Vec<Point> = randn::<_, Cpu>(&dev, (2000, 2), &mut StdRng::seed_from_u64(2))
-            .as_vec()
-            .chunks(2)
-            .map(|c| [c[0], c[1]])
-            .collect();
+        let noise = tensor_to_points(&randn::<_, Cpu>(
+            &dev,
+            (2000, 2),
+            &mut StdRng::seed_from_u64(2),
+        ));
         let d_noise = sliced_wasserstein(&noise, &fresh, 64);
         eprintln!("loss {first:.4} -> {last:.4}; SW₁: samples {d:.4}, noise {d_noise:.4}");
         assert!(last < 0.5 * first, "loss {first} -> {last}");
