@@ -1,0 +1,18 @@
+//! # Chapter 7 — the UNet (in progress): a 2-D convolution for dfdx on stable Rust
+//!
+//! dfdx 0.13 compiles its convolution only with its `nightly` feature, which stable Rust cannot
+//! use. The course therefore writes its own, twice:
+//!
+//! - [`conv::conv2d_reference`]: composed from differentiable dfdx ops, device-generic; dfdx's
+//!   autodiff provides its gradients. Short, slow, and the yardstick.
+//! - [`conv::conv2d`]: a CPU operation with a hand-written backward — im2col, one GEMM per image
+//!   (the `gemm` crate dfdx itself uses), images in parallel with rayon.
+//!
+//! The tests check the two against each other and against finite differences.
+
+/// dfdx, re-exported so notebooks and users get the same version the crate uses.
+pub use dfdx;
+
+pub mod conv;
+
+pub use conv::{conv2d, conv2d_reference, ConvGeometry};
