@@ -9,10 +9,21 @@
 //!   (the `gemm` crate dfdx itself uses), images in parallel with rayon.
 //!
 //! The tests check the two against each other and against finite differences.
+//!
+//! On top of it, [`blocks`] has GroupNorm, SiLU, the ResBlock with its time-embedding
+//! injection, and spatial self-attention, and [`unet`] assembles a three-resolution UNet for
+//! 1×28×28 images (the time embedding is chapter 6's `timestep_embedding`). Still to come for the
+//! chapter: the scale-shift (AdaGN) option and dropout in the ResBlock, the benchmark against an
+//! identical PyTorch model, the book chapter and its notebook.
 
 /// dfdx, re-exported so notebooks and users get the same version the crate uses.
 pub use dfdx;
 
+pub mod blocks;
 pub mod conv;
+pub mod device;
+pub mod unet;
 
 pub use conv::{conv2d, conv2d_reference, ConvGeometry};
+pub use device::ConvDevice;
+pub use unet::{DeviceUNet, MnistUNet, TinyUNet, UNet};

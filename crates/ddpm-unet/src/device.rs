@@ -1,0 +1,64 @@
+//! Which convolution a device runs: the fast CPU op on `Cpu`, the device-generic reference
+//! elsewhere (a CUDA kernel for the fast op is a later step).
+
+use dfdx::prelude::*;
+
+use crate::blocks::realized;
+use crate::conv::{conv2d_reference, Rank4Dyn};
+
+/// A device the UNet can run on: it knows how to convolve.
+pub trait ConvDevice: Device<f32> {
+    /// conv2d with the tape on `x` and const-shaped parameters; gradients reach all three.
+    fn conv2d<T: Tape<f32, Self> + Merge<T>, const CO: usize, const CI: usize, const K: usize>(
+        x: Tensor<Rank4Dyn, f32, Self, T>,
+        weight: &Tensor<Rank4<CO, CI, K, K>, f32, Self>,
+        bias: &Tensor<Rank1<CO>, f32, Self>,
+        stride: usize,
+        pad: usize,
+    ) -> Tensor<Rank4Dyn, f32, Self, T>;
+}
+
+impl ConvDevice for Cpu {
+    fn conv2d<T: Tape<f32, Self> + Merge<T>, const CO: usize, const CI: usize, const K: usize>(
+        x: Tensor<Rank4Dyn, f32, Self, T>,
+        weight: &Tensor<Rank4<CO, CI, K, K>, f32, Self>,
+        bias: &Tensor<Rank1<CO>, f32, Self>,
+        stride: usize,
+        pad: usize,
+    ) -> Tensor<Rank4Dyn, f32, Self, T> {
+        crate::conv::conv2d(x, weight, bias, stride, pad)
+    }
+}
+
+/// The reference path, for any device: the parameters get empty tapes so the copying ops of
+/// the reference (reshape, permute, broadcast) record their gradients.
+pub fn conv2d_generic<
+    D: Device<f32>,
+    T: Tape<f32, D> + Merge<T>,
+    const CO: usize,
+    const CI: usize,
+    const K: usize,
+>(
+    x: Tensor<Rank4Dyn, f32, D, T>,
+    weight: &Tensor<Rank4<CO, CI, K, K>, f32, D>,
+    bias: &Tensor<Rank1<CO>, f32, D>,
+    stride: usize,
+    pad: usize,
+) -> Tensor<Rank4Dyn, f32, D, T> {
+    let w = realized::<_, Rank4Dyn, D, T>(weight.retaped::<T>());
+    let b = realized::<_, (usize,), D, T>(bias.retaped::<T>());
+    conv2d_reference(x, w, b, stride, pad)
+}
+
+#[cfg(feature = "cuda")]
+impl ConvDevice for Cuda {
+    fn conv2d<T: Tape<f32, Self> + Merge<T>, const CO: usize, const CI: usize, const K: usize>(
+        x: Tensor<Rank4Dyn, f32, Self, T>,
+        weight: &Tensor<Rank4<CO, CI, K, K>, f32, Self>,
+        bias: &Tensor<Rank1<CO>, f32, Self>,
+        stride: usize,
+        pad: usize,
+    ) -> Tensor<Rank4Dyn, f32, Self, T> {
+        conv2d_generic(x, weight, bias, stride, pad)
+    }
+}
