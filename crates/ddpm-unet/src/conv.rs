@@ -61,7 +61,8 @@ impl ConvGeometry {
     fn positions(&self) -> usize {
         self.out_h() * self.out_w()
     }
-    /// The input pixel read by kernel offset (u, v) at output (i, j), or None in the padding.
+    /// The input pixel read by kernel offset (u, v) at output (i, j), or None in the padding
+    /// (the definition the fast kernels' row-wise ranges implement; used by the reference).
     fn source(&self, i: usize, j: usize, u: usize, v: usize) -> Option<(usize, usize)> {
         let (r, c) = (
             (i * self.stride + u) as isize - self.pad as isize,
@@ -197,20 +198,45 @@ fn matmul(
 }
 
 // ANCHOR: im2col
+/// The output columns j whose input column s·j + v − p lies inside 0..w, as a range.
+fn valid_cols(g: &ConvGeometry, v: usize) -> std::ops::Range<usize> {
+    // s·j + v ≥ p  ⇔  j ≥ ⌈(p − v)/s⌉;   s·j + v − p < w  ⇔  j < ⌈(w + p − v)/s⌉.
+    let lo = g.pad.saturating_sub(v).div_ceil(g.stride);
+    let hi = (g.w + g.pad)
+        .saturating_sub(v)
+        .div_ceil(g.stride)
+        .min(g.out_w());
+    lo.min(hi)..hi
+}
+
 /// Copies every patch of one image `x` (C×H×W) into `cols` (C·K·K × OH·OW): row (c, u, v), column
-/// (i, j) holds x[c, s·i + u − p, s·j + v − p], or 0 in the padding.
+/// (i, j) holds x[c, s·i + u − p, s·j + v − p], or 0 in the padding. Works a row of the output
+/// at a time: the valid columns are one range, copied in one go when the stride is 1.
 fn im2col(x: &[f32], g: &ConvGeometry, cols: &mut [f32]) {
-    let pos = g.positions();
+    let (pos, ow) = (g.positions(), g.out_w());
     for c in 0..g.in_ch {
+        let plane = &x[c * g.h * g.w..][..g.h * g.w];
         for u in 0..g.k {
             for v in 0..g.k {
                 let row = &mut cols[((c * g.k + u) * g.k + v) * pos..][..pos];
+                let js = valid_cols(g, v);
                 for i in 0..g.out_h() {
-                    for j in 0..g.out_w() {
-                        row[i * g.out_w() + j] = match g.source(i, j, u, v) {
-                            Some((r, s)) => x[(c * g.h + r) * g.w + s],
-                            None => 0.0,
-                        };
+                    let out = &mut row[i * ow..][..ow];
+                    let r = (i * g.stride + u) as isize - g.pad as isize;
+                    if r < 0 || r as usize >= g.h || js.is_empty() {
+                        out.fill(0.0);
+                        continue;
+                    }
+                    let src = &plane[r as usize * g.w..][..g.w];
+                    out[..js.start].fill(0.0);
+                    out[js.end..].fill(0.0);
+                    let first = js.start * g.stride + v - g.pad;
+                    if g.stride == 1 {
+                        out[js.clone()].copy_from_slice(&src[first..first + js.len()]);
+                    } else {
+                        for (k, o) in out[js.clone()].iter_mut().enumerate() {
+                            *o = src[first + k * g.stride];
+                        }
                     }
                 }
             }
@@ -220,16 +246,22 @@ fn im2col(x: &[f32], g: &ConvGeometry, cols: &mut [f32]) {
 
 /// The adjoint of [`im2col`]: adds each entry of `cols` back onto the pixel it was copied from.
 fn col2im_add(cols: &[f32], g: &ConvGeometry, dx: &mut [f32]) {
-    let pos = g.positions();
+    let (pos, ow) = (g.positions(), g.out_w());
     for c in 0..g.in_ch {
+        let plane = &mut dx[c * g.h * g.w..][..g.h * g.w];
         for u in 0..g.k {
             for v in 0..g.k {
                 let row = &cols[((c * g.k + u) * g.k + v) * pos..][..pos];
+                let js = valid_cols(g, v);
                 for i in 0..g.out_h() {
-                    for j in 0..g.out_w() {
-                        if let Some((r, s)) = g.source(i, j, u, v) {
-                            dx[(c * g.h + r) * g.w + s] += row[i * g.out_w() + j];
-                        }
+                    let r = (i * g.stride + u) as isize - g.pad as isize;
+                    if r < 0 || r as usize >= g.h || js.is_empty() {
+                        continue;
+                    }
+                    let dst = &mut plane[r as usize * g.w..][..g.w];
+                    let first = js.start * g.stride + v - g.pad;
+                    for (k, val) in row[i * ow..][js.clone()].iter().enumerate() {
+                        dst[first + k * g.stride] += val;
                     }
                 }
             }
