@@ -176,22 +176,31 @@ fn per_channel<const C: usize, D: Device<f32>, T: Tape<f32, D>>(
 }
 
 // ANCHOR: group_norm
-impl<const C: usize, const G: usize, D: Device<f32>> DeviceGroupNorm<C, G, f32, D> {
-    /// y = γ_c · (x − mean_g) / √(var_g + 1e-5) + β_c, with mean and variance over each group's
-    /// C/G channels and all pixels.
-    pub fn forward<T: Tape<f32, D> + Merge<T>>(&self, x: Act<D, T>) -> Act<D, T> {
-        let shape = *x.shape();
-        let (b, c, h, w) = shape;
-        assert_eq!(c, C, "GroupNorm<{C}> got {c} channels");
-        let normed = x
-            .reshape_like(&(b, G, C / G * h * w))
-            .normalize::<Axis<2>>(1e-5)
-            .reshape_like(&shape);
-        normed * per_channel::<C, D, T>(&self.gamma, shape)
-            + per_channel::<C, D, T>(&self.beta, shape)
-    }
+/// GroupNorm composed from dfdx ops (any device): y = γ_c · (x − mean_g) / √(var_g + 1e-5) + β_c,
+/// with mean and variance over each group's C/G channels and all pixels. The CPU runs the fused
+/// kernel in [`crate::fused`], tested against this one.
+pub fn group_norm_generic<const C: usize, D: Device<f32>, T: Tape<f32, D> + Merge<T>>(
+    x: Act<D, T>,
+    gamma: &Tensor<Rank1<C>, f32, D>,
+    beta: &Tensor<Rank1<C>, f32, D>,
+    groups: usize,
+) -> Act<D, T> {
+    let shape = *x.shape();
+    let (b, c, h, w) = shape;
+    assert_eq!(c, C, "GroupNorm<{C}> got {c} channels");
+    let normed = x
+        .reshape_like(&(b, groups, C / groups * h * w))
+        .normalize::<Axis<2>>(1e-5)
+        .reshape_like(&shape);
+    normed * per_channel::<C, D, T>(gamma, shape) + per_channel::<C, D, T>(beta, shape)
 }
 // ANCHOR_END: group_norm
+
+impl<const C: usize, const G: usize, D: ConvDevice> DeviceGroupNorm<C, G, f32, D> {
+    pub fn forward<T: Tape<f32, D> + Merge<T>>(&self, x: Act<D, T>) -> Act<D, T> {
+        D::group_norm(x, &self.gamma, &self.beta, G)
+    }
+}
 
 // ------------------------------------------------------------------------------ activations
 
@@ -341,7 +350,7 @@ impl<
         let shape = *h.shape();
         let t = realized::<_, (usize, usize), D, T>(self.time.forward(silu(temb.retaped::<T>())));
         let h = h + t.broadcast_like::<_, Axes2<2, 3>>(&shape);
-        let h = self.conv2.forward(silu(self.norm2.forward(h)));
+        let h = self.conv2.forward(D::silu(self.norm2.forward(h)));
         h + self.skip.skip(x)
     }
 }
@@ -386,7 +395,7 @@ impl<const C: usize, const H: usize, const G: usize, D: Device<f32>> TensorColle
 }
 
 // ANCHOR: attention
-impl<const C: usize, const H: usize, const G: usize, D: Device<f32>>
+impl<const C: usize, const H: usize, const G: usize, D: ConvDevice>
     DeviceAttention<C, H, G, f32, D>
 {
     /// x + Attention(GroupNorm(x)), the attention over the `[B, H·W, C]` tokens of the map.
@@ -431,7 +440,9 @@ mod tests {
         let x: Vec<f32> = (0..16)
             .map(|i| 0.1 * ((i * i) % 7) as f32 - 0.03 * i as f32)
             .collect();
-        let y = gn.forward(dev.tensor_from_vec(x, (1, 4, 2, 2))).as_vec();
+        let x = dev.tensor_from_vec(x, (1, 4, 2, 2));
+        let fused = gn.forward(x.clone()).as_vec();
+        let generic = group_norm_generic(x, &gn.gamma, &gn.beta, 2).as_vec();
         let want = [
             -0.4291168841505297,
             -8.507418661416496e-17,
@@ -450,9 +461,45 @@ mod tests {
             1.7860243056527532,
             1.3897511574786856,
         ];
-        for (a, b) in y.iter().zip(want) {
-            assert!((*a as f64 - b).abs() < 2e-5, "{a} vs {b}");
+        for y in [fused, generic] {
+            for (a, b) in y.iter().zip(want) {
+                assert!((*a as f64 - b).abs() < 2e-5, "{a} vs {b}");
+            }
         }
+    }
+
+    /// The fused CPU GroupNorm and SiLU agree with their dfdx compositions in value and in every
+    /// gradient (x, γ, β), on a batch with several groups and non-trivial γ, β.
+    #[test]
+    fn fused_kernels_match_the_dfdx_compositions() {
+        let dev: Cpu = Cpu::seed_from_u64(4);
+        let gamma: Tensor<Rank1<6>, f32, Cpu> = dev.sample_normal();
+        let beta: Tensor<Rank1<6>, f32, Cpu> = dev.sample_normal();
+        let x: Act<Cpu, NoneTape> = dev.sample_normal_like(&(3, 6, 5, 4));
+        let r: Act<Cpu, NoneTape> = dev.sample_normal_like(&(3, 6, 5, 4));
+        let fused = crate::fused::group_norm_cpu(x.leaky_trace(), &gamma, &beta, 3, 1e-5);
+        let generic = group_norm_generic(x.leaky_trace(), &gamma, &beta, 3);
+        let close = |a: Vec<f32>, b: Vec<f32>, what: &str| {
+            for (i, (p, q)) in a.iter().zip(&b).enumerate() {
+                assert!(
+                    (p - q).abs() < 1e-4 * (1.0 + q.abs()),
+                    "{what}[{i}]: {p} vs {q}"
+                );
+            }
+        };
+        close(fused.as_vec(), generic.as_vec(), "group norm");
+        let gf = (fused * r.clone()).sum().backward();
+        let gg = (generic * r.clone()).sum().backward();
+        close(gf.get(&x).as_vec(), gg.get(&x).as_vec(), "dx");
+        close(gf.get(&gamma).as_vec(), gg.get(&gamma).as_vec(), "dγ");
+        close(gf.get(&beta).as_vec(), gg.get(&beta).as_vec(), "dβ");
+
+        let fused = crate::fused::silu_cpu(x.leaky_trace());
+        let generic = silu(x.leaky_trace());
+        close(fused.as_vec(), generic.as_vec(), "silu");
+        let gf = (fused * r.clone()).sum().backward();
+        let gg = (generic * r).sum().backward();
+        close(gf.get(&x).as_vec(), gg.get(&x).as_vec(), "silu dx");
     }
 
     #[test]

@@ -3,7 +3,9 @@
 
 use dfdx::prelude::*;
 
-use crate::blocks::realized;
+#[cfg(feature = "cuda")]
+use crate::blocks::{group_norm_generic, silu};
+use crate::blocks::{realized, Act};
 use crate::conv::{conv2d_reference, Rank4Dyn};
 
 /// A device the UNet can run on: it knows how to convolve.
@@ -16,6 +18,17 @@ pub trait ConvDevice: Device<f32> {
         stride: usize,
         pad: usize,
     ) -> Tensor<Rank4Dyn, f32, Self, T>;
+
+    /// GroupNorm with its per-channel affine over `groups` groups.
+    fn group_norm<T: Tape<f32, Self> + Merge<T>, const C: usize>(
+        x: Act<Self, T>,
+        gamma: &Tensor<Rank1<C>, f32, Self>,
+        beta: &Tensor<Rank1<C>, f32, Self>,
+        groups: usize,
+    ) -> Act<Self, T>;
+
+    /// SiLU on activations.
+    fn silu<T: Tape<f32, Self> + Merge<T>>(x: Act<Self, T>) -> Act<Self, T>;
 }
 
 impl ConvDevice for Cpu {
@@ -27,6 +40,19 @@ impl ConvDevice for Cpu {
         pad: usize,
     ) -> Tensor<Rank4Dyn, f32, Self, T> {
         crate::conv::conv2d(x, weight, bias, stride, pad)
+    }
+
+    fn group_norm<T: Tape<f32, Self> + Merge<T>, const C: usize>(
+        x: Act<Self, T>,
+        gamma: &Tensor<Rank1<C>, f32, Self>,
+        beta: &Tensor<Rank1<C>, f32, Self>,
+        groups: usize,
+    ) -> Act<Self, T> {
+        crate::fused::group_norm_cpu(x, gamma, beta, groups, 1e-5)
+    }
+
+    fn silu<T: Tape<f32, Self> + Merge<T>>(x: Act<Self, T>) -> Act<Self, T> {
+        crate::fused::silu_cpu(x)
     }
 }
 
@@ -60,5 +86,18 @@ impl ConvDevice for Cuda {
         pad: usize,
     ) -> Tensor<Rank4Dyn, f32, Self, T> {
         conv2d_generic(x, weight, bias, stride, pad)
+    }
+
+    fn group_norm<T: Tape<f32, Self> + Merge<T>, const C: usize>(
+        x: Act<Self, T>,
+        gamma: &Tensor<Rank1<C>, f32, Self>,
+        beta: &Tensor<Rank1<C>, f32, Self>,
+        groups: usize,
+    ) -> Act<Self, T> {
+        group_norm_generic(x, gamma, beta, groups)
+    }
+
+    fn silu<T: Tape<f32, Self> + Merge<T>>(x: Act<Self, T>) -> Act<Self, T> {
+        silu(x)
     }
 }

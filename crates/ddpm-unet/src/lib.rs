@@ -22,6 +22,7 @@ pub use dfdx;
 pub mod blocks;
 pub mod conv;
 pub mod device;
+pub mod fused;
 pub mod unet;
 
 pub use conv::{conv2d, conv2d_reference, ConvGeometry};

@@ -201,7 +201,7 @@ impl<
         let u2 = self.up2.forward(u2, &temb);
         let u1 = (self.us1.forward(upsample(u2)), h1).concat_along(Axis::<1>);
         let u1 = self.up1.forward(u1, &temb);
-        self.conv_out.forward(silu(self.norm_out.forward(u1)))
+        self.conv_out.forward(D::silu(self.norm_out.forward(u1)))
     }
 }
 // ANCHOR_END: unet_forward
