@@ -341,6 +341,22 @@ pub fn conv2d_backward_cpu(
 }
 // ANCHOR_END: kernels
 
+/// Adds `values` onto the gradient of `t` (allocating it if needed): how every hand-written
+/// backward of the course hands its results to dfdx. Accumulating, never assigning, so a tensor
+/// used in several places gets the sum of its gradients.
+pub(crate) fn add_grad<S: Shape>(
+    grads: &mut Gradients<f32, Cpu>,
+    t: &Tensor<S, f32, Cpu>,
+    values: Vec<f32>,
+) -> Result<(), <Cpu as HasErr>::Err> {
+    grads
+        .get_or_alloc_mut(t)?
+        .iter_mut()
+        .zip(values)
+        .for_each(|(a, v)| *a += v);
+    Ok(())
+}
+
 // ANCHOR: op
 /// The fast convolution as a dfdx operation on the CPU. The tape rides on `x`; the backward op
 /// it records adds the gradients of x, `weight` and `bias` (any shapes with 4 and 1 dimensions,
@@ -373,21 +389,9 @@ pub fn conv2d<
     tape.add_backward_op(move |grads| {
         let gy = grads.get(&y_ghost).as_vec();
         let (gx, gw, gb) = conv2d_backward_cpu(&xv, &wv, &gy, &g);
-        grads
-            .get_or_alloc_mut(&x_ghost)?
-            .iter_mut()
-            .zip(gx)
-            .for_each(|(a, v)| *a += v);
-        grads
-            .get_or_alloc_mut(&w_ghost)?
-            .iter_mut()
-            .zip(gw)
-            .for_each(|(a, v)| *a += v);
-        grads
-            .get_or_alloc_mut(&b_ghost)?
-            .iter_mut()
-            .zip(gb)
-            .for_each(|(a, v)| *a += v);
+        add_grad(grads, &x_ghost, gx)?;
+        add_grad(grads, &w_ghost, gw)?;
+        add_grad(grads, &b_ghost, gb)?;
         Ok(())
     });
     y.put_tape(tape)

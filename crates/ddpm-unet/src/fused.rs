@@ -7,6 +7,7 @@ use dfdx::prelude::*;
 use rayon::prelude::*;
 
 use crate::blocks::Act;
+use crate::conv::add_grad;
 
 /// Per (image, group): mean and 1/√(var + ε) of its C/G·H·W values, and the normalised values.
 fn normalise_groups(x: &[f32], group_len: usize, eps: f32) -> (Vec<f32>, Vec<(f32, f32)>) {
@@ -104,21 +105,9 @@ pub fn group_norm_cpu<T: Tape<f32, Cpu>, const C: usize>(
             }
             dx.extend(dxk);
         }
-        grads
-            .get_or_alloc_mut(&x_ghost)?
-            .iter_mut()
-            .zip(dx)
-            .for_each(|(a, v)| *a += v);
-        grads
-            .get_or_alloc_mut(&g_ghost)?
-            .iter_mut()
-            .zip(dgamma)
-            .for_each(|(a, v)| *a += v);
-        grads
-            .get_or_alloc_mut(&b_ghost)?
-            .iter_mut()
-            .zip(dbeta)
-            .for_each(|(a, v)| *a += v);
+        add_grad(grads, &x_ghost, dx)?;
+        add_grad(grads, &g_ghost, dgamma)?;
+        add_grad(grads, &b_ghost, dbeta)?;
         Ok(())
     });
     y.put_tape(tape)
@@ -143,11 +132,7 @@ pub fn silu_cpu<T: Tape<f32, Cpu>>(x: Act<Cpu, T>) -> Act<Cpu, T> {
                 d * s * (1.0 + v * (1.0 - s))
             })
             .collect();
-        grads
-            .get_or_alloc_mut(&x_ghost)?
-            .iter_mut()
-            .zip(dx)
-            .for_each(|(a, v)| *a += v);
+        add_grad(grads, &x_ghost, dx)?;
         Ok(())
     });
     y.put_tape(tape)
