@@ -23,13 +23,7 @@ impl Png {
 
     /// Writes the PNG to `path`, creating parent folders; the error names the file.
     pub fn save(&self, path: impl AsRef<Path>) -> std::io::Result<()> {
-        let path = path.as_ref();
-        let annotate =
-            |e: std::io::Error| std::io::Error::new(e.kind(), format!("{}: {e}", path.display()));
-        if let Some(parent) = path.parent() {
-            std::fs::create_dir_all(parent).map_err(annotate)?;
-        }
-        std::fs::write(path, &self.0).map_err(annotate)
+        write_bytes(path.as_ref(), &self.0)
     }
 
     /// Called by evcxr to render the value: prints the PNG as an inline `image/png` output.
@@ -43,6 +37,16 @@ impl std::fmt::Debug for Png {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "Png({} bytes)", self.0.len())
     }
+}
+
+/// Writes `bytes` to `path`, creating parent folders; the error names the file.
+fn write_bytes(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let annotate =
+        |e: std::io::Error| std::io::Error::new(e.kind(), format!("{}: {e}", path.display()));
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent).map_err(annotate)?;
+    }
+    std::fs::write(path, bytes).map_err(annotate)
 }
 
 /// Encodes an RGB or grey image as PNG. Deterministic: same pixels, same bytes.
@@ -59,6 +63,11 @@ pub struct Gif(pub Vec<u8>);
 impl Gif {
     pub fn bytes(&self) -> &[u8] {
         &self.0
+    }
+
+    /// Writes the GIF to `path`, creating parent folders; the error names the file.
+    pub fn save(&self, path: impl AsRef<Path>) -> std::io::Result<()> {
+        write_bytes(path.as_ref(), &self.0)
     }
 
     /// Called by evcxr: shows the animation as an inline HTML image.

@@ -1,0 +1,32 @@
+//! # Chapter 8 — a UNet trained on MNIST, sampled, and measured
+//!
+//! Chapter 7's UNet, trained with chapter 6's Algorithm 1 on real digits and sampled with
+//! Algorithm 2, behind one command (`ddpm`, in `src/bin/ddpm.rs`):
+//!
+//! - [`train`]: the loop, with an exponential moving average of the weights, gradient clipping,
+//!   a warm-up and cosine learning rate, checkpoints ([`checkpoint`]) written atomically every
+//!   N steps, `--resume`, Ctrl-C, and a stop on a non-finite loss.
+//! - [`adam`]: Adam with its moments kept as model copies, so a checkpoint can hold them and a
+//!   resumed run is the same run.
+//! - [`sample`]: Algorithm 2 on images, with the frames of the denoising.
+//! - [`classifier`] and [`frechet`]: a small MNIST classifier and the Fréchet distance between
+//!   its features of generated and real digits; [`eval`] puts them together with the
+//!   variational bound of chapter 4 in bits per dimension.
+
+pub use dfdx;
+
+pub mod adam;
+pub mod checkpoint;
+pub mod classifier;
+pub mod config;
+pub mod eval;
+pub mod figures;
+pub mod frechet;
+pub mod net;
+pub mod sample;
+pub mod train;
+
+pub use checkpoint::{Checkpoint, CheckpointError};
+pub use config::{ConfigError, TrainConfig};
+pub use net::{EpsNet, Preset};
+pub use train::{fresh, train, Outcome, RunOptions, TrainError};

@@ -1,0 +1,316 @@
+//! Algorithm 1 on images: the training loop, with checkpoints, resumption, Ctrl-C and a guard
+//! against a diverging loss.
+
+use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+use ddpm_data::{pixels_to_unit, Images};
+use ddpm_forward::q_sample;
+use ddpm_loss::l_simple;
+use ddpm_schedule::randn;
+use ddpm_unet::ConvDevice;
+use dfdx::prelude::*;
+use indicatif::{ProgressBar, ProgressStyle};
+use rand::{rngs::StdRng, Rng, SeedableRng};
+
+use crate::adam::{AdamHyper, AdamState};
+use crate::checkpoint::{Checkpoint, CheckpointError};
+use crate::config::TrainConfig;
+use crate::net::EpsNet;
+
+/// The file names inside a run's output folder.
+pub const CHECKPOINT_FILE: &str = "checkpoint.safetensors";
+pub const LOSS_FILE: &str = "loss.csv";
+
+/// Where and how a run reports: its folder, the checkpoint interval, the progress bar, and the
+/// flag Ctrl-C raises.
+#[derive(Clone, Debug)]
+pub struct RunOptions {
+    pub out_dir: PathBuf,
+    /// Save every this many steps (and always at the end).
+    pub checkpoint_every: usize,
+    pub show_progress: bool,
+    /// Raised by the Ctrl-C handler: save and stop after the current step.
+    pub stop: Arc<AtomicBool>,
+    /// Stop as on Ctrl-C once this many steps are done (time-boxed runs, and the resume test).
+    pub stop_after: Option<usize>,
+}
+
+impl RunOptions {
+    pub fn new(out_dir: impl Into<PathBuf>) -> Self {
+        Self {
+            out_dir: out_dir.into(),
+            checkpoint_every: 500,
+            show_progress: false,
+            stop: Arc::new(AtomicBool::new(false)),
+            stop_after: None,
+        }
+    }
+    pub fn checkpoint_path(&self) -> PathBuf {
+        self.out_dir.join(CHECKPOINT_FILE)
+    }
+}
+
+/// How a call to [`train`] ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Outcome {
+    /// All `config.steps` done; the final checkpoint is written.
+    Finished,
+    /// Stopped early on request (Ctrl-C) after this many steps; a checkpoint is written.
+    Interrupted { step: usize },
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum TrainError {
+    #[error("the loss became {loss} at step {step}: training diverged and was stopped; the last good checkpoint ({checkpoint}) is kept — try a lower --lr")]
+    NonFinite {
+        step: usize,
+        loss: f32,
+        checkpoint: String,
+    },
+    #[error(transparent)]
+    Checkpoint(#[from] CheckpointError),
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("the training set is empty or its images are not 28×28 (got {count} images of {rows}×{cols})")]
+    BadData {
+        count: usize,
+        rows: usize,
+        cols: usize,
+    },
+}
+
+/// A fresh run: weights from the device's RNG (seed it for reproducible runs), the EMA equal
+/// to them, zero Adam moments, step 0.
+pub fn fresh<D: ConvDevice, M: EpsNet<D>>(dev: &D, config: TrainConfig) -> Checkpoint<M> {
+    let model = M::build(dev);
+    Checkpoint {
+        config,
+        step: 0,
+        ema: model.clone(),
+        adam: AdamState::new(&model),
+        model,
+    }
+}
+
+/// The RNG of step `step` of a run with seed `seed`: batches, steps t and noise depend only on
+/// (seed, step), so a resumed run draws exactly what the uninterrupted run would have.
+fn step_rng(seed: u64, step: usize) -> StdRng {
+    StdRng::seed_from_u64(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ step as u64)
+}
+
+/// Trains `run` on `data` from `run.step` to `run.config.steps`, returning the run and each
+/// step's loss. Checkpoints go to `opts.out_dir`, the loss curve to `loss.csv` beside them.
+pub fn train<D: ConvDevice, M: EpsNet<D>>(
+    dev: &D,
+    data: &Images,
+    mut run: Checkpoint<M>,
+    opts: &RunOptions,
+) -> Result<(Checkpoint<M>, Outcome, Vec<f32>), TrainError> {
+    if data.count == 0 || data.rows != 28 || data.cols != 28 {
+        return Err(TrainError::BadData {
+            count: data.count,
+            rows: data.rows,
+            cols: data.cols,
+        });
+    }
+    let cfg = run.config.clone();
+    let s = cfg.noise_schedule();
+    let pixels: Vec<f32> = data.pixels.iter().map(|&p| pixels_to_unit(p)).collect();
+    let dim = data.image_len();
+    let mut csv = LossLog::open(&opts.out_dir.join(LOSS_FILE), run.step)?;
+    let ckpt_path = opts.checkpoint_path();
+    let mut grads = run.model.alloc_grads();
+    let mut losses = Vec::new();
+    let bar = progress_bar(&cfg, run.step, opts.show_progress);
+    let started = Instant::now();
+    // Without a terminal (a log file, CI) the bar is hidden: print a line every 100 steps.
+    let plain_progress = opts.show_progress && !std::io::stderr().is_terminal();
+    while run.step < cfg.steps {
+        let step = run.step;
+        let lr = cfg.learning_rate(step);
+        let mut rng = step_rng(cfg.seed, step);
+        // ANCHOR: algorithm1
+        // x_0 ~ q(x_0): a batch of training images, as rows of 784 numbers in [−1, 1].
+        let mut x0 = Vec::with_capacity(cfg.batch * dim);
+        for _ in 0..cfg.batch {
+            let i = rng.gen_range(0..data.count);
+            x0.extend_from_slice(&pixels[i * dim..(i + 1) * dim]);
+        }
+        let x0 = dev.tensor_from_vec(x0, (cfg.batch, dim));
+        // t ~ Uniform({1, …, T}) and ε ~ N(0, I), one of each per image.
+        let ts: Vec<usize> = (0..cfg.batch).map(|_| rng.gen_range(1..=cfg.t_max)).collect();
+        let eps = randn(dev, (cfg.batch, dim), &mut rng);
+        // A gradient step on ‖ε − ε_θ(√ᾱ_t x_0 + √(1 − ᾱ_t) ε, t)‖².
+        let x_t = q_sample(&s, &x0, &ts, &eps).reshape_like(&(cfg.batch, 1, 28, 28));
+        let eps_hat = run
+            .model
+            .eps(x_t.traced(grads), &ts)
+            .reshape_like(&(cfg.batch, dim));
+        let loss = l_simple(eps_hat, &eps);
+        let value = loss.as_vec()[0];
+        if !value.is_finite() {
+            bar.abandon();
+            return Err(TrainError::NonFinite {
+                step: step + 1,
+                loss: value,
+                checkpoint: ckpt_path.display().to_string(),
+            });
+        }
+        grads = loss.backward();
+        run.adam.update(
+            &mut run.model,
+            &grads,
+            lr,
+            AdamHyper::default(),
+            Some(cfg.grad_clip),
+        );
+        run.model.zero_grads(&mut grads);
+        // The weights that sample: an exponential moving average of the trained ones.
+        run.ema.ema(&run.model, cfg.ema_decay_at(step));
+        // ANCHOR_END: algorithm1
+        run.step += 1;
+        losses.push(value);
+        csv.push(run.step, value, lr)?;
+        bar.inc(1);
+        if run.step % 20 == 0 {
+            let recent = &losses[losses.len().saturating_sub(50)..];
+            bar.set_message(format!(
+                "{:.4}",
+                recent.iter().sum::<f32>() / recent.len() as f32
+            ));
+        }
+        if plain_progress && run.step % 100 == 0 {
+            let recent = &losses[losses.len().saturating_sub(100)..];
+            let done = losses.len() as f64;
+            let rate = done / started.elapsed().as_secs_f64();
+            eprintln!(
+                "step {}/{}  loss {:.4}  {rate:.2} steps/s  eta {:.0} s",
+                run.step,
+                cfg.steps,
+                recent.iter().sum::<f32>() / recent.len() as f32,
+                (cfg.steps - run.step) as f64 / rate
+            );
+        }
+        let stop =
+            opts.stop.load(Ordering::SeqCst) || opts.stop_after.is_some_and(|n| run.step >= n);
+        if run.step % opts.checkpoint_every.max(1) == 0 || run.step == cfg.steps || stop {
+            csv.flush()?;
+            run.save(&ckpt_path)?;
+        }
+        if stop && run.step < cfg.steps {
+            bar.abandon_with_message(format!("interrupted at step {}", run.step));
+            let step = run.step;
+            return Ok((run, Outcome::Interrupted { step }, losses));
+        }
+    }
+    bar.finish_and_clear();
+    if opts.show_progress && !losses.is_empty() {
+        let secs = started.elapsed().as_secs_f64();
+        eprintln!(
+            "trained {} steps in {secs:.0} s ({:.2} steps/s); checkpoint {}",
+            losses.len(),
+            losses.len() as f64 / secs,
+            ckpt_path.display()
+        );
+    }
+    Ok((run, Outcome::Finished, losses))
+}
+
+fn progress_bar(cfg: &TrainConfig, start: usize, show: bool) -> ProgressBar {
+    if !show {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::new(cfg.steps as u64);
+    bar.set_style(
+        ProgressStyle::with_template(
+            "{bar:30} step {pos}/{len}  loss {msg}  {per_sec}  elapsed {elapsed}  eta {eta}",
+        )
+        .expect("valid template"),
+    );
+    bar.set_position(start as u64);
+    bar.reset_eta();
+    bar
+}
+
+/// The loss curve as CSV (`step,loss,lr`), continued across resumptions: rows after the
+/// checkpoint's step (written by the interrupted run after its last save) are dropped.
+struct LossLog {
+    path: PathBuf,
+    file: std::io::BufWriter<std::fs::File>,
+}
+
+impl LossLog {
+    fn open(path: &Path, keep_until: usize) -> Result<Self, TrainError> {
+        let io = |source| TrainError::Io {
+            path: path.to_path_buf(),
+            source,
+        };
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).map_err(io)?;
+        }
+        let mut kept = String::from("step,loss,lr\n");
+        if keep_until > 0 {
+            if let Ok(old) = std::fs::read_to_string(path) {
+                for line in old.lines().skip(1) {
+                    let step = line.split(',').next().and_then(|s| s.parse::<usize>().ok());
+                    if step.is_some_and(|s| s <= keep_until) {
+                        kept.push_str(line);
+                        kept.push('\n');
+                    }
+                }
+            }
+        }
+        std::fs::write(path, kept).map_err(io)?;
+        let file = std::fs::OpenOptions::new()
+            .append(true)
+            .open(path)
+            .map_err(io)?;
+        Ok(Self {
+            path: path.to_path_buf(),
+            file: std::io::BufWriter::new(file),
+        })
+    }
+
+    fn push(&mut self, step: usize, loss: f32, lr: f64) -> Result<(), TrainError> {
+        writeln!(self.file, "{step},{loss},{lr:e}").map_err(|source| TrainError::Io {
+            path: self.path.clone(),
+            source,
+        })
+    }
+
+    fn flush(&mut self) -> Result<(), TrainError> {
+        self.file.flush().map_err(|source| TrainError::Io {
+            path: self.path.clone(),
+            source,
+        })
+    }
+}
+
+impl Drop for LossLog {
+    fn drop(&mut self) {
+        let _ = self.file.flush();
+    }
+}
+
+/// Reads a run's `loss.csv` back: (step, loss) pairs.
+pub fn read_loss_csv(path: &Path) -> Result<Vec<(usize, f32)>, TrainError> {
+    let text = std::fs::read_to_string(path).map_err(|source| TrainError::Io {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    Ok(text
+        .lines()
+        .skip(1)
+        .filter_map(|l| {
+            let mut it = l.split(',');
+            Some((it.next()?.parse().ok()?, it.next()?.parse().ok()?))
+        })
+        .collect())
+}

@@ -1,0 +1,189 @@
+//! The training loop end to end on a tiny UNet: checkpoint → load → sample, exact resumption,
+//! the divergence guard, and Adam against dfdx's.
+
+use std::path::PathBuf;
+
+use ddpm_data::{Dataset, Images, Split};
+use ddpm_schedule::BetaSchedule;
+use ddpm_train::adam::{AdamHyper, AdamState};
+use ddpm_train::checkpoint::named_tensors;
+use ddpm_train::net::{SmallNet, TinyNet};
+use ddpm_train::{fresh, train, Checkpoint, CheckpointError, Outcome, Preset, RunOptions, TrainConfig, TrainError};
+use ddpm_vlb::ModelVariance;
+use dfdx::prelude::*;
+use rand::SeedableRng;
+
+type Tiny = <TinyNet as BuildOnDevice<Cpu, f32>>::Built;
+type Small = <SmallNet as BuildOnDevice<Cpu, f32>>::Built;
+
+fn digits(n: usize) -> Images {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../data/mnist");
+    let train = Dataset::load(root, Split::Train).unwrap();
+    train.images.select(&(0..n).collect::<Vec<_>>())
+}
+
+fn tiny_config(steps: usize) -> TrainConfig {
+    TrainConfig {
+        preset: Preset::Tiny,
+        schedule: BetaSchedule::Linear,
+        t_max: 50,
+        steps,
+        batch: 4,
+        lr: 2e-3,
+        warmup: 2,
+        ..Default::default()
+    }
+}
+
+fn params(m: &Tiny) -> Vec<f32> {
+    named_tensors(m, "").into_iter().flat_map(|(_, _, v)| v).collect()
+}
+
+#[test]
+fn tiny_run_trains_saves_loads_and_samples() {
+    let dir = tempfile::tempdir().unwrap();
+    let dev = Cpu::seed_from_u64(0);
+    let opts = RunOptions::new(dir.path());
+    let run = fresh::<Cpu, Tiny>(&dev, tiny_config(6));
+    let (run, outcome, losses) = train(&dev, &digits(64), run, &opts).unwrap();
+    assert_eq!(outcome, Outcome::Finished);
+    assert_eq!((run.step, losses.len()), (6, 6));
+    assert!(losses.iter().all(|l| l.is_finite()));
+    // The loss curve was written, one row per step.
+    let csv = ddpm_train::train::read_loss_csv(&dir.path().join("loss.csv")).unwrap();
+    assert_eq!(csv.len(), 6);
+    assert_eq!(csv[5], (6, losses[5]));
+    // The checkpoint holds this run: same weights, EMA, step and config.
+    let template: Tiny = fresh::<Cpu, Tiny>(&Cpu::seed_from_u64(9), tiny_config(6)).model;
+    let loaded = Checkpoint::load(&opts.checkpoint_path(), &template).unwrap();
+    assert_eq!(loaded.step, 6);
+    assert_eq!(loaded.config, run.config);
+    assert_eq!(params(&loaded.model), params(&run.model));
+    assert_eq!(params(&loaded.ema), params(&run.ema));
+    assert_ne!(params(&loaded.ema), params(&loaded.model));
+    // And samples: 3 images, with the frames asked for.
+    let s = loaded.config.noise_schedule();
+    let mut rng = rand::rngs::StdRng::seed_from_u64(0);
+    let out = ddpm_train::sample::sample(&dev, &loaded.ema, &s, 3, ModelVariance::Beta, &[50, 10, 0], &mut rng, false);
+    assert_eq!((out.images.count, out.images.rows, out.images.cols), (3, 28, 28));
+    assert_eq!(out.frames.iter().map(|f| f.0).collect::<Vec<_>>(), vec![50, 10, 0]);
+    assert_eq!(out.frames[2].1, out.images);
+}
+
+/// A run interrupted after 3 of 8 steps and resumed from its checkpoint takes exactly the
+/// steps the uninterrupted run takes: same losses, same final weights.
+#[test]
+fn interrupted_and_resumed_run_equals_uninterrupted() {
+    let data = digits(64);
+    let whole_dir = tempfile::tempdir().unwrap();
+    let dev = Cpu::seed_from_u64(1);
+    let run = fresh::<Cpu, Tiny>(&dev, tiny_config(8));
+    let (whole, _, whole_losses) = train(&dev, &data, run, &RunOptions::new(whole_dir.path())).unwrap();
+
+    let dir = tempfile::tempdir().unwrap();
+    let dev = Cpu::seed_from_u64(1);
+    let mut opts = RunOptions::new(dir.path());
+    opts.stop_after = Some(3);
+    let run = fresh::<Cpu, Tiny>(&dev, tiny_config(8));
+    let (_, outcome, first) = train(&dev, &data, run, &opts).unwrap();
+    assert_eq!(outcome, Outcome::Interrupted { step: 3 });
+    // A new process: a fresh device and model, everything else from the checkpoint.
+    let dev = Cpu::seed_from_u64(77);
+    let template: Tiny = fresh::<Cpu, Tiny>(&dev, tiny_config(8)).model;
+    let resumed = Checkpoint::load(&opts.checkpoint_path(), &template).unwrap();
+    assert_eq!(resumed.step, 3);
+    let (done, outcome, rest) = train(&dev, &data, resumed, &RunOptions::new(dir.path())).unwrap();
+    assert_eq!(outcome, Outcome::Finished);
+    assert_eq!([first, rest].concat(), whole_losses);
+    assert_eq!(params(&done.model), params(&whole.model));
+    assert_eq!(params(&done.ema), params(&whole.ema));
+    // The loss curve reads as one run.
+    let csv = ddpm_train::train::read_loss_csv(&dir.path().join("loss.csv")).unwrap();
+    assert_eq!(csv.iter().map(|r| r.1).collect::<Vec<_>>(), whole_losses);
+}
+
+/// An absurd learning rate makes the loss overflow: training stops with a message naming the
+/// step and the checkpoint, and the last checkpoint written before it is intact.
+#[test]
+fn a_diverging_run_stops_and_keeps_its_last_good_checkpoint() {
+    let dir = tempfile::tempdir().unwrap();
+    let dev = Cpu::seed_from_u64(2);
+    let mut opts = RunOptions::new(dir.path());
+    opts.checkpoint_every = 1;
+    let mut cfg = tiny_config(50);
+    cfg.lr = 1e12;
+    cfg.warmup = 0;
+    let run = fresh::<Cpu, Tiny>(&dev, cfg.clone());
+    let err = train(&dev, &digits(64), run, &opts).unwrap_err();
+    let TrainError::NonFinite { step, .. } = err else {
+        panic!("expected a divergence error, got {err}");
+    };
+    let msg = err.to_string();
+    assert!(msg.contains("diverged") && msg.contains("checkpoint.safetensors"), "{msg}");
+    assert!(step >= 2, "diverged at step {step}: the first step should be finite");
+    let template: Tiny = fresh::<Cpu, Tiny>(&dev, cfg).model;
+    let last = Checkpoint::load(&opts.checkpoint_path(), &template).unwrap();
+    assert_eq!(last.step, step - 1);
+    assert!(params(&last.model).iter().all(|v| v.is_finite()));
+}
+
+/// The saveable Adam takes the same steps as dfdx's own Adam.
+#[test]
+fn adam_matches_dfdx_adam() {
+    use dfdx::optim::{Adam, AdamConfig, Optimizer};
+    let dev = Cpu::seed_from_u64(3);
+    let mut ours: Tiny = fresh::<Cpu, Tiny>(&dev, tiny_config(1)).model;
+    let mut theirs = ours.clone();
+    let mut state = AdamState::new(&ours);
+    let mut opt = Adam::new(&theirs, AdamConfig { lr: 1e-2, ..Default::default() });
+    let x: Tensor<(usize, usize, usize, usize), f32, Cpu> =
+        dev.sample_normal_like(&(2, 1, 28, 28));
+    for _ in 0..3 {
+        let g1 = ours.forward(x.leaky_trace(), &[3, 9]).square().mean().backward();
+        state.update(&mut ours, &g1, 1e-2, AdamHyper::default(), None);
+        let g2 = theirs.forward(x.leaky_trace(), &[3, 9]).square().mean().backward();
+        opt.update(&mut theirs, &g2).unwrap();
+    }
+    let (a, b) = (params(&ours), params(&theirs));
+    let worst = a.iter().zip(&b).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max);
+    assert!(worst < 1e-5, "largest parameter difference {worst}");
+    assert!(a.iter().zip(&b).any(|(x, y)| x != &0.0 && y != &0.0));
+}
+
+/// Every way a checkpoint can be wrong gets its own error naming the file.
+#[test]
+fn bad_checkpoints_get_clear_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    let dev = Cpu::seed_from_u64(4);
+    let run = fresh::<Cpu, Tiny>(&dev, tiny_config(1));
+    let good = dir.path().join("good.safetensors");
+    run.save(&good).unwrap();
+    let template = run.model.clone();
+    let load = |p: &std::path::Path| Checkpoint::<Tiny>::load(p, &template).unwrap_err();
+
+    let missing = dir.path().join("missing.safetensors");
+    assert!(matches!(load(&missing), CheckpointError::Io { .. }));
+
+    let bytes = std::fs::read(&good).unwrap();
+    let truncated = dir.path().join("truncated.safetensors");
+    std::fs::write(&truncated, &bytes[..bytes.len() / 2]).unwrap();
+    let e = load(&truncated);
+    assert!(matches!(e, CheckpointError::NotSafetensors { .. }), "{e}");
+    assert!(e.to_string().contains("truncated.safetensors"));
+
+    let text = dir.path().join("notes.txt");
+    std::fs::write(&text, "hello").unwrap();
+    assert!(matches!(load(&text), CheckpointError::NotSafetensors { .. }));
+
+    // A safetensors file that is not a checkpoint: plain dfdx weights.
+    let plain = dir.path().join("plain.safetensors");
+    run.model.save_safetensors(&plain).unwrap();
+    let e = load(&plain);
+    assert!(matches!(e, CheckpointError::NotACheckpoint { .. }), "{e}");
+
+    // A checkpoint of another UNet.
+    let small_template: Small = fresh::<Cpu, Small>(&dev, TrainConfig::default()).model;
+    let e = Checkpoint::<Small>::load(&good, &small_template).unwrap_err();
+    assert!(matches!(e, CheckpointError::Mismatch { .. }), "{e}");
+    assert!(e.to_string().contains("does not fit"), "{e}");
+}
