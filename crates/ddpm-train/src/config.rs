@@ -25,6 +25,10 @@ pub struct TrainConfig {
     pub grad_clip: f64,
     /// Decay of the exponential moving average of the weights (the weights that sample).
     pub ema_decay: f64,
+    /// Dropout in the residual blocks while training (0 = none). With dropout, a resumed run
+    /// is statistically but not bit-for-bit the uninterrupted one (dfdx's device RNG draws
+    /// the masks and is not checkpointed).
+    pub dropout: f32,
     pub seed: u64,
 }
 // ANCHOR_END: train_config
@@ -43,6 +47,7 @@ impl Default for TrainConfig {
             warmup: 200,
             grad_clip: 1.0,
             ema_decay: 0.999,
+            dropout: 0.0,
             seed: 0,
         }
     }
@@ -61,6 +66,8 @@ pub enum ConfigError {
     BadLearningRate(f64),
     #[error("--ema-decay must be in [0, 1) (got {0})")]
     BadEmaDecay(f64),
+    #[error("--dropout must be in [0, 1) (got {0})")]
+    BadDropout(f32),
     #[error("--grad-clip must be positive (got {0})")]
     BadGradClip(f64),
     #[error("--schedule {0} with --t-max {1}: {2}")]
@@ -89,6 +96,9 @@ impl TrainConfig {
         }
         if !(self.grad_clip.is_finite() && self.grad_clip > 0.0) {
             return Err(ConfigError::BadGradClip(self.grad_clip));
+        }
+        if !(0.0..1.0).contains(&self.dropout) {
+            return Err(ConfigError::BadDropout(self.dropout));
         }
         Schedule::new(self.schedule, self.t_max)
             .map_err(|e| ConfigError::Schedule(self.schedule, self.t_max, e.to_string()))?;
@@ -127,6 +137,7 @@ impl TrainConfig {
             "warmup": self.warmup,
             "grad_clip": self.grad_clip,
             "ema_decay": self.ema_decay,
+            "dropout": self.dropout,
             "seed": self.seed,
         })
     }
@@ -150,6 +161,8 @@ impl TrainConfig {
             warmup: u("warmup")? as usize,
             grad_clip: x("grad_clip")?,
             ema_decay: x("ema_decay")?,
+            // Absent in checkpoints written before dropout existed: none.
+            dropout: v.get("dropout").and_then(Value::as_f64).unwrap_or(0.0) as f32,
             seed: u("seed")?,
         })
     }
@@ -173,6 +186,7 @@ mod tests {
         assert!(with(|c| c.t_max = 1).contains("--t-max"));
         assert!(with(|c| c.lr = -1.0).contains("--lr"));
         assert!(with(|c| c.ema_decay = 1.0).contains("--ema-decay"));
+        assert!(with(|c| c.dropout = 1.0).contains("--dropout"));
         // The linear schedule scales β with 1000/T: T = 20 would need β_T = 1.
         assert!(with(|c| c.t_max = 20).contains("--t-max 20"));
     }
@@ -185,6 +199,7 @@ mod tests {
             steps: 17,
             lr: 3.5e-4,
             seed: 42,
+            dropout: 0.25,
             ..Default::default()
         };
         assert_eq!(TrainConfig::from_json(&c.to_json()).unwrap(), c);

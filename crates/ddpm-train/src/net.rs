@@ -16,6 +16,8 @@ use dfdx::prelude::*;
 /// `TensorCollection`) that optimisers, EMA and checkpoints use.
 pub trait EpsNet<D: ConvDevice>: TensorCollection<f32, D, To<f32, D> = Self> + Clone {
     fn eps<T: Tape<f32, D> + Merge<T>>(&self, x: Act<D, T>, ts: &[usize]) -> Act<D, T>;
+    /// Dropout probability in the residual blocks (acts only while training).
+    fn set_dropout(&mut self, p: f32);
 }
 
 impl<
@@ -31,6 +33,9 @@ impl<
 {
     fn eps<T: Tape<f32, D> + Merge<T>>(&self, x: Act<D, T>, ts: &[usize]) -> Act<D, T> {
         self.forward(x, ts)
+    }
+    fn set_dropout(&mut self, p: f32) {
+        DeviceUNet::set_dropout(self, p)
     }
 }
 

@@ -126,6 +126,7 @@ pub fn train<D: ConvDevice, M: EpsNet<D>>(
     let dim = data.image_len();
     let mut csv = LossLog::open(&opts.out_dir.join(LOSS_FILE), run.step)?;
     let ckpt_path = opts.checkpoint_path();
+    run.model.set_dropout(cfg.dropout);
     let mut grads = run.model.alloc_grads();
     let mut losses = Vec::new();
     let bar = progress_bar(&cfg, run.step, opts.show_progress);

@@ -252,13 +252,112 @@ impl<D: Device<f32>> TensorCollection<f32, D> for Identity {
     }
 }
 
-/// A residual block (Ho et al.'s, after Wide ResNet): GroupNorm → SiLU → 3×3 conv, the time
-/// embedding projected and added per channel, GroupNorm → SiLU → 3×3 conv, plus the skip.
-/// `SK` is [`Identity`] when CI = CO, else `Conv<CI, CO, 1, 1, 0>`.
+// ANCHOR: time_injection
+/// How a ResBlock lets the time embedding in, between its first convolution `h` and the
+/// second GroupNorm (whose output it returns, before the SiLU).
+pub trait TimeInjection<const TE: usize, const CO: usize, const G: usize, D: ConvDevice> {
+    fn inject<T: Tape<f32, D> + Merge<T>>(
+        &self,
+        h: Act<D, T>,
+        temb: &Tensor<(usize, Const<TE>), f32, D>,
+        norm: &DeviceGroupNorm<CO, G, f32, D>,
+    ) -> Act<D, T>;
+}
+
+/// One value per (image, channel) from the embedding, through SiLU and a Linear, spread over
+/// the feature map's positions.
+fn time_per_channel<const TE: usize, const CO: usize, D: ConvDevice, T: Tape<f32, D>>(
+    lin: &modules::Linear<TE, CO, f32, D>,
+    temb: &Tensor<(usize, Const<TE>), f32, D>,
+    shape: Rank4Dyn,
+) -> Act<D, T> {
+    let t = realized::<_, (usize, usize), D, T>(lin.forward(silu(temb.retaped::<T>())));
+    t.broadcast_like::<_, Axes2<2, 3>>(&shape)
+}
+
+/// Ho et al.'s default: add a projection of the embedding to every channel,
+/// GroupNorm(h + Linear(SiLU(e))).
+impl<const TE: usize, const CO: usize, const G: usize, D: ConvDevice> TimeInjection<TE, CO, G, D>
+    for modules::Linear<TE, CO, f32, D>
+{
+    fn inject<T: Tape<f32, D> + Merge<T>>(
+        &self,
+        h: Act<D, T>,
+        temb: &Tensor<(usize, Const<TE>), f32, D>,
+        norm: &DeviceGroupNorm<CO, G, f32, D>,
+    ) -> Act<D, T> {
+        let shape = *h.shape();
+        norm.forward(h + time_per_channel::<TE, CO, D, T>(self, temb, shape))
+    }
+}
+
+/// Adaptive group norm (Dhariwal & Nichol 2021): the embedding sets a per-channel scale and
+/// shift of the normalised features, GroupNorm(h)·(1 + s(e)) + b(e).
 #[derive(Clone, Copy, Debug, Default)]
-pub struct ResBlock<const CI: usize, const CO: usize, const TE: usize, const G: usize, SK>(
-    std::marker::PhantomData<SK>,
-);
+pub struct ScaleShift<const TE: usize, const CO: usize>;
+
+#[derive(Clone, Debug)]
+pub struct DeviceScaleShift<const TE: usize, const CO: usize, E: Dtype, D: Storage<E>> {
+    pub scale: modules::Linear<TE, CO, E, D>,
+    pub shift: modules::Linear<TE, CO, E, D>,
+}
+
+impl<const TE: usize, const CO: usize, const G: usize, D: ConvDevice> TimeInjection<TE, CO, G, D>
+    for DeviceScaleShift<TE, CO, f32, D>
+{
+    fn inject<T: Tape<f32, D> + Merge<T>>(
+        &self,
+        h: Act<D, T>,
+        temb: &Tensor<(usize, Const<TE>), f32, D>,
+        norm: &DeviceGroupNorm<CO, G, f32, D>,
+    ) -> Act<D, T> {
+        let shape = *h.shape();
+        let scale = time_per_channel::<TE, CO, D, T>(&self.scale, temb, shape);
+        let shift = time_per_channel::<TE, CO, D, T>(&self.shift, temb, shape);
+        let n = norm.forward(h);
+        n.retaped::<T>() * scale + n + shift
+    }
+}
+// ANCHOR_END: time_injection
+
+impl<const TE: usize, const CO: usize, D: Device<f32>> BuildOnDevice<D, f32> for ScaleShift<TE, CO> {
+    type Built = DeviceScaleShift<TE, CO, f32, D>;
+}
+
+impl<const TE: usize, const CO: usize, D: Device<f32>> TensorCollection<f32, D>
+    for DeviceScaleShift<TE, CO, f32, D>
+{
+    type To<E2: Dtype, D2: Device<E2>> = DeviceScaleShift<TE, CO, E2, D2>;
+
+    fn iter_tensors<V: ModuleVisitor<Self, f32, D>>(
+        visitor: &mut V,
+    ) -> Result<Option<Self::To<V::E2, V::D2>>, V::Err> {
+        visitor.visit_fields(
+            (
+                Self::module("scale", |s| &s.scale, |s| &mut s.scale),
+                Self::module("shift", |s| &s.shift, |s| &mut s.shift),
+            ),
+            |(scale, shift)| DeviceScaleShift { scale, shift },
+        )
+    }
+}
+
+/// The additive injection's builder (a Linear from the embedding to the channels).
+pub type Additive<const TE: usize, const CO: usize> = dfdx::nn::builders::Linear<TE, CO>;
+
+/// A residual block (Ho et al.'s, after Wide ResNet): GroupNorm → SiLU → 3×3 conv, the time
+/// embedding let in by `TI`, GroupNorm → SiLU → dropout → 3×3 conv, plus the skip.
+/// `SK` is [`Identity`] when CI = CO, else `Conv<CI, CO, 1, 1, 0>`; `TI` is [`Additive`] (the
+/// default) or [`ScaleShift`] (adaptive group norm).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct ResBlock<
+    const CI: usize,
+    const CO: usize,
+    const TE: usize,
+    const G: usize,
+    SK,
+    TI = Additive<TE, CO>,
+>(std::marker::PhantomData<(SK, TI)>);
 
 #[derive(Clone, Debug)]
 pub struct DeviceResBlock<
@@ -269,13 +368,17 @@ pub struct DeviceResBlock<
     SK,
     E: Dtype,
     D: Storage<E>,
+    TI = modules::Linear<TE, CO, E, D>,
 > {
     pub norm1: DeviceGroupNorm<CI, G, E, D>,
     pub conv1: DeviceConv<CI, CO, 3, 1, 1, E, D>,
-    pub time: modules::Linear<TE, CO, E, D>,
+    pub time: TI,
     pub norm2: DeviceGroupNorm<CO, G, E, D>,
     pub conv2: DeviceConv<CO, CO, 3, 1, 1, E, D>,
     pub skip: SK,
+    /// Probability of zeroing an activation before the second convolution while training
+    /// (0 by default; not a parameter, so checkpoints do not record it).
+    pub dropout: f32,
 }
 
 impl<
@@ -284,12 +387,14 @@ impl<
         const TE: usize,
         const G: usize,
         SK: BuildOnDevice<D, f32>,
+        TI: BuildOnDevice<D, f32>,
         D: Device<f32>,
-    > BuildOnDevice<D, f32> for ResBlock<CI, CO, TE, G, SK>
+    > BuildOnDevice<D, f32> for ResBlock<CI, CO, TE, G, SK, TI>
 where
     SK::Built: TensorCollection<f32, D>,
+    TI::Built: TensorCollection<f32, D>,
 {
-    type Built = DeviceResBlock<CI, CO, TE, G, SK::Built, f32, D>;
+    type Built = DeviceResBlock<CI, CO, TE, G, SK::Built, f32, D, TI::Built>;
 }
 
 impl<
@@ -298,10 +403,12 @@ impl<
         const TE: usize,
         const G: usize,
         SK: TensorCollection<f32, D>,
+        TI: TensorCollection<f32, D>,
         D: Device<f32>,
-    > TensorCollection<f32, D> for DeviceResBlock<CI, CO, TE, G, SK, f32, D>
+    > TensorCollection<f32, D> for DeviceResBlock<CI, CO, TE, G, SK, f32, D, TI>
 {
-    type To<E2: Dtype, D2: Device<E2>> = DeviceResBlock<CI, CO, TE, G, SK::To<E2, D2>, E2, D2>;
+    type To<E2: Dtype, D2: Device<E2>> =
+        DeviceResBlock<CI, CO, TE, G, SK::To<E2, D2>, E2, D2, TI::To<E2, D2>>;
 
     fn iter_tensors<V: ModuleVisitor<Self, f32, D>>(
         visitor: &mut V,
@@ -322,6 +429,7 @@ impl<
                 norm2,
                 conv2,
                 skip,
+                dropout: 0.0,
             },
         )
     }
@@ -334,11 +442,13 @@ impl<
         const TE: usize,
         const G: usize,
         SK: Skip<D>,
+        TI: TimeInjection<TE, CO, G, D>,
         D: ConvDevice,
-    > DeviceResBlock<CI, CO, TE, G, SK, f32, D>
+    > DeviceResBlock<CI, CO, TE, G, SK, f32, D, TI>
 {
     /// `temb` is the (tape-less) time embedding `[B, TE]`; it gets an empty tape here, so its
-    /// gradient is collected from every block that uses it.
+    /// gradient is collected from every block that uses it. Dropout acts only when a tape is
+    /// recorded (training), never while sampling.
     pub fn forward<T: Tape<f32, D> + Merge<T>>(
         &self,
         x: Act<D, T>,
@@ -347,11 +457,13 @@ impl<
         let h = self
             .conv1
             .forward(silu(self.norm1.forward(x.retaped::<T>())));
-        let shape = *h.shape();
-        let t = realized::<_, (usize, usize), D, T>(self.time.forward(silu(temb.retaped::<T>())));
-        let h = h + t.broadcast_like::<_, Axes2<2, 3>>(&shape);
-        let h = self.conv2.forward(D::silu(self.norm2.forward(h)));
-        h + self.skip.skip(x)
+        let h = D::silu(self.time.inject(h, temb, &self.norm2));
+        let h = if T::OWNS_TAPE && self.dropout > 0.0 {
+            h.dropout(self.dropout)
+        } else {
+            h
+        };
+        self.conv2.forward(h) + self.skip.skip(x)
     }
 }
 // ANCHOR_END: res_block
@@ -509,5 +621,76 @@ mod tests {
         for (x, v) in [-2.0f32, 0.0, 3.0].iter().zip(y) {
             assert!((v - x / (1.0 + (-x).exp())).abs() < 1e-6);
         }
+    }
+
+    type AdaGnBlock = ResBlock<4, 6, 8, 2, Conv<4, 6, 1, 1, 0>, ScaleShift<8, 6>>;
+
+    /// The scale-shift (adaptive group norm) block's gradients against central finite
+    /// differences, for the input, the embedding projections and a convolution weight.
+    #[test]
+    fn scale_shift_block_gradients_match_finite_differences() {
+        let dev: Cpu = Cpu::seed_from_u64(8);
+        let block = dev.build_module::<AdaGnBlock, f32>();
+        let x: Act<Cpu, NoneTape> = dev.sample_normal_like(&(2, 4, 5, 5));
+        let r: Act<Cpu, NoneTape> = dev.sample_normal_like(&(2, 6, 5, 5));
+        let temb: Tensor<(usize, Const<8>), f32, Cpu> = dev.sample_normal_like(&(2, Const));
+        let f = |b: &DeviceResBlock<4, 6, 8, 2, DeviceConv<4, 6, 1, 1, 0, f32, Cpu>, f32, Cpu, DeviceScaleShift<8, 6, f32, Cpu>>,
+                 x: &Act<Cpu, NoneTape>|
+         -> f64 {
+            let y = b.forward(x.clone(), &temb).as_vec();
+            y.iter().zip(r.as_vec()).map(|(a, b)| (a * b) as f64).sum()
+        };
+        let grads = (block.forward(x.leaky_trace(), &temb) * r.clone()).sum().backward();
+        let h = 1e-2f32;
+        let check = |what: &str, g: f32, fd: f64| {
+            assert!(
+                (fd - g as f64).abs() < 2e-2 * (g.abs() as f64).max(0.05),
+                "{what}: finite difference {fd} vs gradient {g}"
+            );
+        };
+        macro_rules! param {
+            ($($field:ident).+, $i:expr) => {{
+                let g = grads.get(&block.$($field).+).as_vec()[$i];
+                let mut v = block.$($field).+.as_vec();
+                let (mut up, mut down) = (block.clone(), block.clone());
+                v[$i] += h;
+                up.$($field).+.copy_from(&v);
+                v[$i] -= 2.0 * h;
+                down.$($field).+.copy_from(&v);
+                check(stringify!($($field).+), g, (f(&up, &x) - f(&down, &x)) / (2.0 * h as f64));
+            }};
+        }
+        param!(time.scale.weight, 5);
+        param!(time.shift.weight, 9);
+        param!(time.scale.bias, 2);
+        param!(norm2.gamma, 1);
+        param!(conv1.weight, 13);
+        param!(skip.weight, 3);
+        let gx = grads.get(&x).as_vec();
+        for i in [0, 37, 150] {
+            let mut v = x.as_vec();
+            v[i] += h;
+            let up = dev.tensor_from_vec(v.clone(), (2, 4, 5, 5));
+            v[i] -= 2.0 * h;
+            let down = dev.tensor_from_vec(v, (2, 4, 5, 5));
+            check("x", gx[i], (f(&block, &up) - f(&block, &down)) / (2.0 * h as f64));
+        }
+    }
+
+    /// Dropout zeroes activations only while training (a tape is recorded); sampling
+    /// (no tape) is deterministic and unaffected.
+    #[test]
+    fn dropout_acts_only_while_training() {
+        let dev: Cpu = Cpu::seed_from_u64(9);
+        let mut block = dev.build_module::<AdaGnBlock, f32>();
+        let x: Act<Cpu, NoneTape> = dev.sample_normal_like(&(2, 4, 5, 5));
+        let temb: Tensor<(usize, Const<8>), f32, Cpu> = dev.sample_normal_like(&(2, Const));
+        let plain = block.forward(x.clone(), &temb).as_vec();
+        let traced_plain = block.forward(x.leaky_trace(), &temb).as_vec();
+        assert_eq!(plain, traced_plain);
+        block.dropout = 0.5;
+        assert_eq!(block.forward(x.clone(), &temb).as_vec(), plain);
+        let dropped = block.forward(x.leaky_trace(), &temb).as_vec();
+        assert_ne!(dropped, plain);
     }
 }

@@ -27,4 +27,4 @@ pub mod unet;
 
 pub use conv::{conv2d, conv2d_reference, ConvGeometry};
 pub use device::ConvDevice;
-pub use unet::{DeviceUNet, MnistUNet, TinyUNet, UNet};
+pub use unet::{DeviceUNet, MnistUNet, TinyUNet, UNet, UNetConfig};

@@ -152,6 +152,79 @@ impl<
     }
 }
 
+/// A UNet's settings as numbers. dfdx 0.13 gives parameters compile-time shapes, so the
+/// architecture itself is a type ([`UNet`]'s const generics, named by presets); this struct is
+/// what that type says, for printing, comparing and recording — plus the dropout, which is a
+/// run-time setting.
+#[derive(Clone, Debug, PartialEq)]
+pub struct UNetConfig {
+    /// Channels at full resolution.
+    pub base_channels: usize,
+    /// Channels at each resolution as multiples of `base_channels` (28×28, 14×14, 7×7).
+    pub channel_mults: Vec<usize>,
+    /// Residual blocks per resolution on the way down (and up).
+    pub res_blocks_per_level: usize,
+    /// Side lengths at which self-attention runs.
+    pub attention_resolutions: Vec<usize>,
+    pub heads: usize,
+    pub groups: usize,
+    pub time_embedding: usize,
+    pub dropout: f32,
+}
+
+impl Default for UNetConfig {
+    /// [`MnistUNet`]'s settings.
+    fn default() -> Self {
+        UNetConfig {
+            base_channels: 32,
+            channel_mults: vec![1, 2, 2],
+            res_blocks_per_level: 1,
+            attention_resolutions: vec![7],
+            heads: 4,
+            groups: 8,
+            time_embedding: 128,
+            dropout: 0.0,
+        }
+    }
+}
+
+impl<
+        const C1: usize,
+        const C2: usize,
+        const C12: usize,
+        const C22: usize,
+        const TE: usize,
+        const H: usize,
+        const G: usize,
+        D: Device<f32>,
+    > DeviceUNet<C1, C2, C12, C22, TE, H, G, f32, D>
+{
+    /// The settings this UNet was built with.
+    pub fn config(&self) -> UNetConfig {
+        UNetConfig {
+            base_channels: C1,
+            channel_mults: vec![1, C2 / C1, C2 / C1],
+            res_blocks_per_level: 1,
+            attention_resolutions: vec![7],
+            heads: H,
+            groups: G,
+            time_embedding: TE,
+            dropout: self.down1.dropout,
+        }
+    }
+
+    /// Sets the dropout probability of every ResBlock (it acts only while training).
+    pub fn set_dropout(&mut self, p: f32) {
+        assert!((0.0..1.0).contains(&p), "dropout must be in [0, 1), got {p}");
+        self.down1.dropout = p;
+        self.down2.dropout = p;
+        self.mid1.dropout = p;
+        self.mid2.dropout = p;
+        self.up2.dropout = p;
+        self.up1.dropout = p;
+    }
+}
+
 // ANCHOR: upsample
 /// Nearest-neighbour ×2 upsampling: each pixel becomes a 2×2 block. Written as a broadcast to
 /// `[B, C, H, 2, W, 2]` and a reshape, which works on every device.
@@ -232,8 +305,16 @@ mod tests {
             *mnist.forward(images(&dev, 2, 0), &[1, 1000]).shape(),
             (2, 1, 28, 28)
         );
-        let n = mnist.num_trainable_params();
-        assert!(n > 500_000 && n < 2_000_000, "MnistUNet has {n} parameters");
+        // 596,001 parameters, the same as the PyTorch twin in bench/unet.py.
+        assert_eq!(mnist.num_trainable_params(), 596_001);
+        assert_eq!(mnist.config(), UNetConfig::default());
+        assert_eq!(tiny.config().channel_mults, vec![1, 2, 2]);
+        let small = dev.build_module::<UNet<16, 48, 64, 96, 64, 2, 8>, f32>();
+        assert_eq!(
+            *small.forward(images(&dev, 1, 0), &[10]).shape(),
+            (1, 1, 28, 28)
+        );
+        assert_eq!(small.config().channel_mults, vec![1, 3, 3]);
     }
 
     /// Gradients of a tiny UNet against central finite differences (step 1e-2 in f32), for

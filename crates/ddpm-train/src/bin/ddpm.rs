@@ -115,6 +115,9 @@ struct TrainArgs {
     ema_decay: Option<f64>,
     #[arg(long = "grad-clip")]
     grad_clip: Option<f64>,
+    /// Dropout probability in the residual blocks while training.
+    #[arg(long)]
+    dropout: Option<f32>,
     #[arg(long)]
     seed: Option<u64>,
     /// Write a checkpoint every this many steps (and at the end, and on Ctrl-C).
@@ -180,6 +183,7 @@ fn run(cli: Cli) -> Result<()> {
                 t_max: None,
                 ema_decay: None,
                 grad_clip: None,
+                dropout: None,
                 seed: None,
                 checkpoint_every: 500,
             })?;
@@ -208,7 +212,7 @@ fn train_config(a: &TrainArgs) -> Result<TrainConfig> {
     macro_rules! apply {
         ($($f:ident),*) => {$(if let Some(v) = a.$f { c.$f = v; })*};
     }
-    apply!(preset, steps, batch, lr, warmup, schedule, t_max, ema_decay, grad_clip, seed);
+    apply!(preset, steps, batch, lr, warmup, schedule, t_max, ema_decay, grad_clip, dropout, seed);
     if a.resume && c != before {
         bail!(
             "--resume continues the run recorded in {}; drop the flags that change its settings",
@@ -369,7 +373,7 @@ fn eval(a: EvalArgs) -> Result<()> {
     });
     let q_samples = ddpm_train::eval::quality(&judge, &samples, &ref_features);
     let q_real = ddpm_train::eval::quality(&judge, &held_out, &ref_features);
-    let noisy = ddpm_train::eval::noised(&held_out, 0.5, &mut rng);
+    let noisy = ddpm_train::eval::noised(&held_out, 1.0, &mut rng);
     let q_noised = ddpm_train::eval::quality(&judge, &noisy, &ref_features);
     let (bpd_mean, bpd_sem) = ddpm_train::eval::mean_sem(&bpd);
     let report = serde_json::json!({
@@ -382,11 +386,11 @@ fn eval(a: EvalArgs) -> Result<()> {
         "reference_test_images": a.reference,
         "samples": q_samples.to_json(),
         "held_out_real": q_real.to_json(),
-        "noised_real_sigma_0.5": q_noised.to_json(),
+        "noised_real_sigma_1": q_noised.to_json(),
     });
     println!("| | images | confident (p ≥ 0.9) | class entropy (ln 10 = 2.303) | Fréchet distance |");
     println!("|---|---|---|---|---|");
-    for (name, q) in [("samples", &q_samples), ("held-out test digits (floor)", &q_real), ("test digits + N(0, 0.5²) noise", &q_noised)] {
+    for (name, q) in [("samples", &q_samples), ("held-out test digits (floor)", &q_real), ("test digits + N(0, 1) noise", &q_noised)] {
         println!("| {name} | {} | {:.1}% | {:.3} | {:.2} |", q.count, 100.0 * q.confident, q.class_entropy, q.frechet);
     }
     println!(
