@@ -15,6 +15,7 @@ pub fn chapters() -> Vec<(&'static str, &'static [Figure])> {
         ("ch04", ddpm_vlb::figures::FIGURES),
         ("ch05", ddpm_loss::figures::FIGURES),
         ("ch06", ddpm_toy::figures::FIGURES),
+        ("ch07", ddpm_unet::figures::FIGURES),
     ]
 }
 

@@ -7,6 +7,7 @@
 //! are needed and the output is byte-for-byte reproducible.
 
 mod chart;
+mod diagram;
 mod figure;
 mod font;
 mod png;
@@ -15,6 +16,7 @@ pub use chart::{
     histogram_density, line_chart, scatter_image, scatter_panels, subscript, LineChart, Scale,
     ScatterPanel, Series, PALETTE,
 };
+pub use diagram::{Arrow, Diagram, Label, Node};
 pub use figure::{Figure, FigureError};
 pub use png::{animated_gif, encode_png, Gif, Png};
 

@@ -1,4 +1,4 @@
-//! # Chapter 7 — the UNet (in progress): a 2-D convolution for dfdx on stable Rust
+//! # Chapter 7 — the UNet, with a 2-D convolution for dfdx on stable Rust
 //!
 //! dfdx 0.13 compiles its convolution only with its `nightly` feature, which stable Rust cannot
 //! use. The course therefore writes its own, twice:
@@ -10,11 +10,11 @@
 //!
 //! The tests check the two against each other and against finite differences.
 //!
-//! On top of it, [`blocks`] has GroupNorm, SiLU, the ResBlock with its time-embedding
-//! injection, and spatial self-attention, and [`unet`] assembles a three-resolution UNet for
-//! 1×28×28 images (the time embedding is chapter 6's `timestep_embedding`). Still to come for the
-//! chapter: the scale-shift (AdaGN) option and dropout in the ResBlock, the benchmark against an
-//! identical PyTorch model, the book chapter and its notebook.
+//! On top of it, [`blocks`] has GroupNorm, SiLU, the ResBlock (time embedding added, or as a
+//! scale and shift — adaptive group norm; dropout while training), and spatial
+//! self-attention; [`unet`] assembles a three-resolution UNet for 1×28×28 images (the time
+//! embedding is chapter 6's `timestep_embedding`); [`figures`] draws its architecture. The
+//! benchmark against an identical PyTorch model is in `bench/`.
 
 /// dfdx, re-exported so notebooks and users get the same version the crate uses.
 pub use dfdx;
@@ -22,6 +22,7 @@ pub use dfdx;
 pub mod blocks;
 pub mod conv;
 pub mod device;
+pub mod figures;
 pub mod fused;
 pub mod unet;
 

@@ -293,7 +293,7 @@ mod tests {
     }
 
     #[test]
-    fn output_has_the_input_shape_for_both_presets() {
+    fn output_has_the_input_shape_for_several_sizes() {
         let dev: Cpu = Default::default();
         let tiny = dev.build_module::<TinyUNet, f32>();
         assert_eq!(
