@@ -16,6 +16,7 @@ pub fn chapters() -> Vec<(&'static str, &'static [Figure])> {
         ("ch05", ddpm_loss::figures::FIGURES),
         ("ch06", ddpm_toy::figures::FIGURES),
         ("ch07", ddpm_unet::figures::FIGURES),
+        ("ch08", ddpm_train::figures::FIGURES),
     ]
 }
 

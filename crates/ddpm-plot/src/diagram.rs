@@ -142,7 +142,10 @@ fn draw_arrow<DB: DrawingBackend>(
             (q.1 as f64 - 9.0 * uy * s + 5.0 * ux * side) as i32,
         )
     };
-    root.draw(&Polygon::new(vec![q, back(1.0, 1.0), back(1.0, -1.0)], a.color.filled()))
-        .map_err(|e| PlotError::Draw(e.to_string()))?;
+    root.draw(&Polygon::new(
+        vec![q, back(1.0, 1.0), back(1.0, -1.0)],
+        a.color.filled(),
+    ))
+    .map_err(|e| PlotError::Draw(e.to_string()))?;
     Ok(())
 }

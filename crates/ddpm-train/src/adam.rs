@@ -68,8 +68,12 @@ impl<D: Device<f32>> TensorVisitor<f32, D> for AdamStep<'_, D> {
         m.try_axpy(beta1, &g, 1.0 - beta1)?;
         v.try_axpy(beta2, &g.clone().try_square()?, 1.0 - beta2)?;
         // θ ← θ − lr · m̂ / (√v̂ + ε), with the bias corrections m̂ = m/(1 − β₁ᵗ), v̂ = v/(1 − β₂ᵗ).
-        let m_hat = m.clone().try_mul((1.0 / (1.0 - beta1.powi(self.t))) as f32)?;
-        let v_hat = v.clone().try_mul((1.0 / (1.0 - beta2.powi(self.t))) as f32)?;
+        let m_hat = m
+            .clone()
+            .try_mul((1.0 / (1.0 - beta1.powi(self.t))) as f32)?;
+        let v_hat = v
+            .clone()
+            .try_mul((1.0 / (1.0 - beta2.powi(self.t))) as f32)?;
         let step = m_hat.try_div(v_hat.try_sqrt()?.try_add(eps as f32)?)?;
         p.try_axpy(1.0, &step, -self.lr)?;
         Ok(None)
@@ -180,15 +184,17 @@ pub fn grad_norm<M: TensorCollection<f32, D>, D: Device<f32>>(
             p: &Tensor<S, f32, D>,
         ) -> Result<Option<Tensor<S, f32, D>>, Self::Err> {
             if opts.do_gradient_update {
-                self.total += self.grads.get(p).try_square()?.try_sum::<Rank0, _>()?.as_vec()[0] as f64;
+                self.total += self
+                    .grads
+                    .get(p)
+                    .try_square()?
+                    .try_sum::<Rank0, _>()?
+                    .as_vec()[0] as f64;
             }
             Ok(None)
         }
     }
-    let mut sum = SumSq {
-        grads,
-        total: 0.0,
-    };
+    let mut sum = SumSq { grads, total: 0.0 };
     M::iter_tensors(&mut RecursiveWalker {
         m: model,
         f: &mut sum,

@@ -5,12 +5,12 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
+use ::safetensors::tensor::{Dtype as StDtype, TensorView};
 use dfdx::nn::tensor_collection::{
     RecursiveWalker, TensorCollection, TensorOptions, TensorVisitor, ViewTensorMut, ViewTensorName,
     ViewTensorRef,
 };
 use dfdx::prelude::*;
-use ::safetensors::tensor::{Dtype as StDtype, TensorView};
 
 use crate::adam::AdamState;
 use crate::config::TrainConfig;
@@ -238,8 +238,10 @@ fn read_file(path: &Path) -> Result<(TrainConfig, usize, i32, Tensors), Checkpoi
         path: path.to_path_buf(),
         reason: reason.to_string(),
     };
-    let (_, header) = ::safetensors::SafeTensors::read_metadata(&data).map_err(|e| not_st(format!("{e:?}")))?;
-    let st = ::safetensors::SafeTensors::deserialize(&data).map_err(|e| not_st(format!("{e:?}")))?;
+    let (_, header) =
+        ::safetensors::SafeTensors::read_metadata(&data).map_err(|e| not_st(format!("{e:?}")))?;
+    let st =
+        ::safetensors::SafeTensors::deserialize(&data).map_err(|e| not_st(format!("{e:?}")))?;
     let meta = header
         .metadata()
         .as_ref()
@@ -261,7 +263,10 @@ fn read_file(path: &Path) -> Result<(TrainConfig, usize, i32, Tensors), Checkpoi
     let mut tensors = HashMap::new();
     for (name, view) in st.tensors() {
         if view.dtype() != StDtype::F32 {
-            return Err(not_ckpt(&format!("tensor '{name}' is {:?}, not F32", view.dtype())));
+            return Err(not_ckpt(&format!(
+                "tensor '{name}' is {:?}, not F32",
+                view.dtype()
+            )));
         }
         let values = view
             .data()

@@ -171,8 +171,10 @@ pub fn train_classifier<D: ConvDevice>(
     let bar = if show_progress {
         let b = ProgressBar::new((epochs * train.len().div_ceil(batch)) as u64);
         b.set_style(
-            ProgressStyle::with_template("classifier {bar:30} {pos}/{len} batches  loss {msg}  eta {eta}")
-                .expect("valid template"),
+            ProgressStyle::with_template(
+                "classifier {bar:30} {pos}/{len} batches  loss {msg}  eta {eta}",
+            )
+            .expect("valid template"),
         );
         b
     } else {
@@ -193,7 +195,8 @@ pub fn train_classifier<D: ConvDevice>(
             sum += loss.as_vec()[0];
             n += 1;
             grads = loss.backward();
-            opt.update(model, &grads).expect("every parameter has a gradient");
+            opt.update(model, &grads)
+                .expect("every parameter has a gradient");
             model.zero_grads(&mut grads);
             bar.inc(1);
             bar.set_message(format!("{:.4}", sum / n as f32));

@@ -34,12 +34,21 @@ pub fn bits_per_dim<D: ConvDevice, M: EpsNet<D>>(
     show_progress: bool,
 ) -> Vec<f64> {
     let n = images.count;
-    let x0: Vec<f64> = images.pixels.iter().map(|&p| pixels_to_unit(p) as f64).collect();
+    let x0: Vec<f64> = images
+        .pixels
+        .iter()
+        .map(|&p| pixels_to_unit(p) as f64)
+        .collect();
     let bar = progress(s.t_max(), "bits/dim", show_progress);
     let mut eps_model = |x_t: &[f64], t: usize| -> Vec<f64> {
         let x = dev.tensor_from_vec(x_t.iter().map(|&v| v as f32).collect(), (n, 1, 28, 28));
         bar.inc(1);
-        model.eps(x, &vec![t; n]).as_vec().into_iter().map(f64::from).collect()
+        model
+            .eps(x, &vec![t; n])
+            .as_vec()
+            .into_iter()
+            .map(f64::from)
+            .collect()
     };
     let terms = vlb_terms(s, &mut eps_model, &x0, images.image_len(), variance, rng);
     bar.finish_and_clear();

@@ -43,7 +43,10 @@ pub fn symmetric_eigen(a: &[f64], n: usize) -> (Vec<f64>, Vec<f64>) {
             .flat_map(|i| (0..n).filter(move |&j| j != i).map(move |j| (i, j)))
             .map(|(i, j)| a[i * n + j].powi(2))
             .sum();
-        let scale: f64 = (0..n).map(|i| a[i * n + i].powi(2)).sum::<f64>().max(1e-300);
+        let scale: f64 = (0..n)
+            .map(|i| a[i * n + i].powi(2))
+            .sum::<f64>()
+            .max(1e-300);
         if off <= 1e-24 * scale {
             break;
         }
@@ -186,7 +189,11 @@ mod tests {
         }
         let r = sqrt_psd(&a, n);
         let rr = matmul(&r, &r, n);
-        let err = rr.iter().zip(&a).map(|(x, y)| (x - y).abs()).fold(0.0, f64::max);
+        let err = rr
+            .iter()
+            .zip(&a)
+            .map(|(x, y)| (x - y).abs())
+            .fold(0.0, f64::max);
         assert!(err < 1e-8, "max |√A√A − A| = {err}");
         let rows: Vec<f32> = (0..500 * 8).map(|_| rng.gen_range(-1.0..1.0)).collect();
         assert!(frechet_between(&rows, &rows, 8).abs() < 1e-9);

@@ -1,7 +1,7 @@
 //! Algorithm 2 on images: from x_T ~ N(0, I) to digits, keeping frames for the animation.
 
 use ddpm_data::{image_grid, unit_to_pixels, Images};
-use ddpm_plot::{animated_gif, encode_png, Gif, Png, PlotError};
+use ddpm_plot::{animated_gif, encode_png, Gif, PlotError, Png};
 use ddpm_schedule::{randn, Schedule};
 use ddpm_unet::ConvDevice;
 use ddpm_vlb::ModelVariance;
@@ -30,7 +30,9 @@ fn to_images(values: &[f32], n: usize) -> Images {
 
 // ANCHOR: algorithm2
 /// Algorithm 2: x_T ~ N(0, I); for t = T, …, 1: x_{t−1} = (1/√α_t)(x_t − β_t/√(1 − ᾱ_t) ·
-/// ε_θ(x_t, t)) + σ_t z with z ~ N(0, I) (z = 0 at t = 1). `n` images in one batch.
+/// ε_θ(x_t, t)) + σ_t z with z ~ N(0, I) (z = 0 at t = 1). `n` images in one batch. (Chapter
+/// 6's arguments, plus a progress-bar switch.)
+#[allow(clippy::too_many_arguments)]
 pub fn sample<D: ConvDevice, M: EpsNet<D>>(
     dev: &D,
     model: &M,
@@ -47,8 +49,10 @@ pub fn sample<D: ConvDevice, M: EpsNet<D>>(
     let bar = if show_progress {
         let b = ProgressBar::new(s.t_max() as u64);
         b.set_style(
-            ProgressStyle::with_template("sampling {bar:30} step {pos}/{len}  {per_sec}  eta {eta}")
-                .expect("valid template"),
+            ProgressStyle::with_template(
+                "sampling {bar:30} step {pos}/{len}  {per_sec}  eta {eta}",
+            )
+            .expect("valid template"),
         );
         b
     } else {

@@ -146,7 +146,9 @@ pub fn train<D: ConvDevice, M: EpsNet<D>>(
         }
         let x0 = dev.tensor_from_vec(x0, (cfg.batch, dim));
         // t ~ Uniform({1, …, T}) and ε ~ N(0, I), one of each per image.
-        let ts: Vec<usize> = (0..cfg.batch).map(|_| rng.gen_range(1..=cfg.t_max)).collect();
+        let ts: Vec<usize> = (0..cfg.batch)
+            .map(|_| rng.gen_range(1..=cfg.t_max))
+            .collect();
         let eps = randn(dev, (cfg.batch, dim), &mut rng);
         // A gradient step on ‖ε − ε_θ(√ᾱ_t x_0 + √(1 − ᾱ_t) ε, t)‖².
         let x_t = q_sample(&s, &x0, &ts, &eps).reshape_like(&(cfg.batch, 1, 28, 28));
@@ -180,14 +182,14 @@ pub fn train<D: ConvDevice, M: EpsNet<D>>(
         losses.push(value);
         csv.push(run.step, value, lr)?;
         bar.inc(1);
-        if run.step % 20 == 0 {
+        if run.step.is_multiple_of(20) {
             let recent = &losses[losses.len().saturating_sub(50)..];
             bar.set_message(format!(
                 "{:.4}",
                 recent.iter().sum::<f32>() / recent.len() as f32
             ));
         }
-        if plain_progress && run.step % 100 == 0 {
+        if plain_progress && run.step.is_multiple_of(100) {
             let recent = &losses[losses.len().saturating_sub(100)..];
             let done = losses.len() as f64;
             let rate = done / started.elapsed().as_secs_f64();
@@ -201,7 +203,7 @@ pub fn train<D: ConvDevice, M: EpsNet<D>>(
         }
         let stop =
             opts.stop.load(Ordering::SeqCst) || opts.stop_after.is_some_and(|n| run.step >= n);
-        if run.step % opts.checkpoint_every.max(1) == 0 || run.step == cfg.steps || stop {
+        if run.step.is_multiple_of(opts.checkpoint_every.max(1)) || run.step == cfg.steps || stop {
             csv.flush()?;
             run.save(&ckpt_path)?;
         }

@@ -7,7 +7,11 @@ use ddpm_train::classifier::{accuracy, load_classifier, train_classifier, Classi
 use dfdx::prelude::*;
 
 fn mnist(split: Split) -> Dataset {
-    Dataset::load(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../data/mnist"), split).unwrap()
+    Dataset::load(
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../data/mnist"),
+        split,
+    )
+    .unwrap()
 }
 
 /// `checkpoints/mnist-classifier.safetensors` (made by `ddpm classifier`, 3 epochs) classifies
@@ -15,7 +19,8 @@ fn mnist(split: Split) -> Dataset {
 #[test]
 fn committed_classifier_is_at_least_98_percent_accurate() {
     let dev: Cpu = Default::default();
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../checkpoints/mnist-classifier.safetensors");
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../checkpoints/mnist-classifier.safetensors");
     let model = load_classifier(&dev, &path).unwrap();
     let test = mnist(Split::Test);
     let p = model.predict(&test.images);
@@ -41,7 +46,10 @@ fn a_short_training_run_learns_to_classify() {
     let mut model = dev.build_module::<Classifier, f32>();
     let losses = train_classifier(&mut model, &small, 2, 0, false);
     eprintln!("epoch losses {losses:?}");
-    assert!(losses[1] < 0.6 * losses[0] && losses[1] < 1.0, "mean losses {losses:?}");
+    assert!(
+        losses[1] < 0.6 * losses[0] && losses[1] < 1.0,
+        "mean losses {losses:?}"
+    );
     let test = mnist(Split::Test);
     let head = test.images.select(&(0..1000).collect::<Vec<_>>());
     let acc = accuracy(&model.predict(&head), &test.labels[..1000]);

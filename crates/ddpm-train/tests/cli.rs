@@ -39,20 +39,54 @@ fn tiny_train_then_sample_writes_every_output() {
     for f in ["checkpoint.safetensors", "loss.csv", "loss.png"] {
         assert!(dir.path().join(f).is_file(), "{f} missing");
     }
-    let ckpt = dir.path().join("checkpoint.safetensors").display().to_string();
-    let o = ddpm(&["sample", "--checkpoint", &ckpt, "--count", "4", "--out", &out]);
+    let ckpt = dir
+        .path()
+        .join("checkpoint.safetensors")
+        .display()
+        .to_string();
+    let o = ddpm(&[
+        "sample",
+        "--checkpoint",
+        &ckpt,
+        "--count",
+        "4",
+        "--out",
+        &out,
+    ]);
     assert!(o.status.success(), "{}", stderr(&o));
     let png = image::open(dir.path().join("samples.png")).unwrap();
-    assert_eq!((png.width(), png.height()), (2 * (28 * 3 + 6) + 6, 2 * (28 * 3 + 6) + 6));
-    assert!(std::fs::read(dir.path().join("denoising.gif")).unwrap().starts_with(b"GIF89a"));
+    assert_eq!(
+        (png.width(), png.height()),
+        (2 * (28 * 3 + 6) + 6, 2 * (28 * 3 + 6) + 6)
+    );
+    assert!(std::fs::read(dir.path().join("denoising.gif"))
+        .unwrap()
+        .starts_with(b"GIF89a"));
     // Resuming a finished run changes nothing and says so through the step count.
     let o = ddpm(&["train", "--data", &mnist(), "--out", &out, "--resume"]);
     assert!(o.status.success(), "{}", stderr(&o));
-    assert!(stderr(&o).contains("resuming at step 5 of 5"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("resuming at step 5 of 5"),
+        "{}",
+        stderr(&o)
+    );
     // …but a resume that changes the settings is refused.
-    let o = ddpm(&["train", "--data", &mnist(), "--out", &out, "--resume", "--lr", "0.1"]);
+    let o = ddpm(&[
+        "train",
+        "--data",
+        &mnist(),
+        "--out",
+        &out,
+        "--resume",
+        "--lr",
+        "0.1",
+    ]);
     assert!(!o.status.success());
-    assert!(stderr(&o).contains("--resume continues the run"), "{}", stderr(&o));
+    assert!(
+        stderr(&o).contains("--resume continues the run"),
+        "{}",
+        stderr(&o)
+    );
 }
 
 /// SIGINT (what Ctrl-C sends) during training: the run saves a checkpoint, exits with success
@@ -64,7 +98,15 @@ fn ctrl_c_saves_a_checkpoint_and_exits_cleanly() {
     let out = dir.path().display().to_string();
     let m = mnist();
     let mut args = vec![
-        "train", "--data", &m, "--out", &out, "--steps", "1000000", "--checkpoint-every", "1000000",
+        "train",
+        "--data",
+        &m,
+        "--out",
+        &out,
+        "--steps",
+        "1000000",
+        "--checkpoint-every",
+        "1000000",
     ];
     args.extend(TINY);
     let child = Command::new(env!("CARGO_BIN_EXE_ddpm"))
@@ -76,16 +118,23 @@ fn ctrl_c_saves_a_checkpoint_and_exits_cleanly() {
     // checkpoint, so wait for the file and give it a moment).
     let start = Instant::now();
     while !dir.path().join("loss.csv").exists() {
-        assert!(start.elapsed() < Duration::from_secs(60), "training never started");
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "training never started"
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
     std::thread::sleep(Duration::from_millis(1500));
-    let status = Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
+    let status = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
     assert!(status.success());
     let o = child.wait_with_output().unwrap();
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(stderr(&o).contains("--resume"), "{}", stderr(&o));
-    let cfg = ddpm_train::checkpoint::read_config(&dir.path().join("checkpoint.safetensors")).unwrap();
+    let cfg =
+        ddpm_train::checkpoint::read_config(&dir.path().join("checkpoint.safetensors")).unwrap();
     assert_eq!(cfg.steps, 1_000_000);
 }
 
@@ -105,22 +154,46 @@ fn bad_input_gets_one_clear_error_each() {
     let out = dir.path().display().to_string();
     let m = mnist();
     // Missing dataset, and a corrupt one.
-    fails_with(&["train", "--data", "/no/such/folder", "--out", &out], &["/no/such/folder"]);
+    fails_with(
+        &["train", "--data", "/no/such/folder", "--out", &out],
+        &["/no/such/folder"],
+    );
     let corrupt = dir.path().join("corrupt");
     std::fs::create_dir_all(&corrupt).unwrap();
     std::fs::write(corrupt.join("train-images-idx3-ubyte"), b"not an idx file").unwrap();
     std::fs::write(corrupt.join("train-labels-idx1-ubyte"), b"nor this").unwrap();
     fails_with(
-        &["train", "--data", &corrupt.display().to_string(), "--out", &out],
+        &[
+            "train",
+            "--data",
+            &corrupt.display().to_string(),
+            "--out",
+            &out,
+        ],
         &["train-images-idx3-ubyte"],
     );
     // Nonsensical settings.
-    fails_with(&["train", "--data", &m, "--out", &out, "--steps", "0"], &["--steps"]);
-    fails_with(&["train", "--data", &m, "--out", &out, "--batch", "0"], &["--batch"]);
-    fails_with(&["train", "--data", &m, "--out", &out, "--t-max", "1"], &["--t-max"]);
-    fails_with(&["train", "--data", &m, "--out", &out, "--preset", "huge"], &["huge"]);
+    fails_with(
+        &["train", "--data", &m, "--out", &out, "--steps", "0"],
+        &["--steps"],
+    );
+    fails_with(
+        &["train", "--data", &m, "--out", &out, "--batch", "0"],
+        &["--batch"],
+    );
+    fails_with(
+        &["train", "--data", &m, "--out", &out, "--t-max", "1"],
+        &["--t-max"],
+    );
+    fails_with(
+        &["train", "--data", &m, "--out", &out, "--preset", "huge"],
+        &["huge"],
+    );
     // Resuming where there is nothing to resume.
-    fails_with(&["train", "--data", &m, "--out", &out, "--resume"], &["checkpoint.safetensors"]);
+    fails_with(
+        &["train", "--data", &m, "--out", &out, "--resume"],
+        &["checkpoint.safetensors"],
+    );
     // Checkpoints that are not: missing, not safetensors, truncated.
     let missing = dir.path().join("none.safetensors").display().to_string();
     fails_with(&["sample", "--checkpoint", &missing], &["none.safetensors"]);
@@ -131,10 +204,14 @@ fn bad_input_gets_one_clear_error_each() {
         &["text.safetensors", "not a safetensors file"],
     );
     // Plain weights (the classifier's) are not a diffusion checkpoint.
-    let classifier = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../checkpoints/mnist-classifier.safetensors");
+    let classifier = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../checkpoints/mnist-classifier.safetensors");
     fails_with(
         &["sample", "--checkpoint", &classifier.display().to_string()],
         &["not a ddpm-course checkpoint"],
     );
-    fails_with(&["sample", "--checkpoint", &missing, "--count", "0"], &["--count"]);
+    fails_with(
+        &["sample", "--checkpoint", &missing, "--count", "0"],
+        &["--count"],
+    );
 }

@@ -320,7 +320,9 @@ impl<const TE: usize, const CO: usize, const G: usize, D: ConvDevice> TimeInject
 }
 // ANCHOR_END: time_injection
 
-impl<const TE: usize, const CO: usize, D: Device<f32>> BuildOnDevice<D, f32> for ScaleShift<TE, CO> {
+impl<const TE: usize, const CO: usize, D: Device<f32>> BuildOnDevice<D, f32>
+    for ScaleShift<TE, CO>
+{
     type Built = DeviceScaleShift<TE, CO, f32, D>;
 }
 
@@ -634,13 +636,24 @@ mod tests {
         let x: Act<Cpu, NoneTape> = dev.sample_normal_like(&(2, 4, 5, 5));
         let r: Act<Cpu, NoneTape> = dev.sample_normal_like(&(2, 6, 5, 5));
         let temb: Tensor<(usize, Const<8>), f32, Cpu> = dev.sample_normal_like(&(2, Const));
-        let f = |b: &DeviceResBlock<4, 6, 8, 2, DeviceConv<4, 6, 1, 1, 0, f32, Cpu>, f32, Cpu, DeviceScaleShift<8, 6, f32, Cpu>>,
+        let f = |b: &DeviceResBlock<
+            4,
+            6,
+            8,
+            2,
+            DeviceConv<4, 6, 1, 1, 0, f32, Cpu>,
+            f32,
+            Cpu,
+            DeviceScaleShift<8, 6, f32, Cpu>,
+        >,
                  x: &Act<Cpu, NoneTape>|
          -> f64 {
             let y = b.forward(x.clone(), &temb).as_vec();
             y.iter().zip(r.as_vec()).map(|(a, b)| (a * b) as f64).sum()
         };
-        let grads = (block.forward(x.leaky_trace(), &temb) * r.clone()).sum().backward();
+        let grads = (block.forward(x.leaky_trace(), &temb) * r.clone())
+            .sum()
+            .backward();
         let h = 1e-2f32;
         let check = |what: &str, g: f32, fd: f64| {
             assert!(
@@ -673,7 +686,11 @@ mod tests {
             let up = dev.tensor_from_vec(v.clone(), (2, 4, 5, 5));
             v[i] -= 2.0 * h;
             let down = dev.tensor_from_vec(v, (2, 4, 5, 5));
-            check("x", gx[i], (f(&block, &up) - f(&block, &down)) / (2.0 * h as f64));
+            check(
+                "x",
+                gx[i],
+                (f(&block, &up) - f(&block, &down)) / (2.0 * h as f64),
+            );
         }
     }
 

@@ -69,25 +69,131 @@ pub fn diagram<
     let ys = [20, 95, 170, 255, 330, 415, 505];
     let nodes = vec![
         node(left, ys[0], IO, "x_t".into(), "1 × 28 × 28".into()),
-        node(left, ys[1], CONV, format!("conv 3×3 → {C1}"), format!("28×28 · {}", p(m.conv_in.num_trainable_params()))),
-        node(left, ys[2], RES, format!("ResBlock {C1} → {C1}"), format!("28×28 · {}", p(m.down1.num_trainable_params()))),
-        node(left, ys[3], SAMPLE, "down: conv 3×3, stride 2".into(), format!("28 → 14 · {}", p(m.ds1.num_trainable_params()))),
-        node(left, ys[4], RES, format!("ResBlock {C1} → {C2}"), format!("14×14 · {}", p(m.down2.num_trainable_params()))),
-        node(left, ys[5], SAMPLE, "down: conv 3×3, stride 2".into(), format!("14 → 7 · {}", p(m.ds2.num_trainable_params()))),
-        node(left, ys[6], RES, format!("ResBlock {C2} → {C2}"), format!("7×7 · {}", p(m.mid1.num_trainable_params()))),
-        node(mid, ys[6], ATTN, format!("self-attention, {H} heads"), format!("49 tokens · {}", p(m.attn.num_trainable_params()))),
-        node(right, ys[6], RES, format!("ResBlock {C2} → {C2}"), format!("7×7 · {}", p(m.mid2.num_trainable_params()))),
-        node(right, ys[5], SAMPLE, "up: nearest ×2, conv 3×3".into(), format!("7 → 14 · {}", p(m.us2.num_trainable_params()))),
-        node(right, ys[4], RES, format!("ResBlock {C22} → {C2}"), format!("14×14 · {}", p(m.up2.num_trainable_params()))),
-        node(right, ys[3], SAMPLE, "up: nearest ×2, conv 3×3".into(), format!("14 → 28 · {}", p(m.us1.num_trainable_params()))),
-        node(right, ys[2], RES, format!("ResBlock {C12} → {C1}"), format!("28×28 · {}", p(m.up1.num_trainable_params()))),
-        node(right, ys[1], CONV, "GroupNorm, SiLU, conv 3×3 → 1".into(), format!("28×28 · {}", p(m.norm_out.num_trainable_params() + m.conv_out.num_trainable_params()))),
-        node(right, ys[0], IO, "output ε_θ(x_t, t)".into(), "1 × 28 × 28".into()),
-        node(mid, ys[0], IO, "t → sinusoidal embedding".into(), format!("{TE} numbers (chapter 6)")),
-        node(mid, ys[1] + 10, CONV, "Linear, SiLU, Linear".into(), format!("e: {TE} · {}", p(m.time1.num_trainable_params() + m.time2.num_trainable_params()))),
+        node(
+            left,
+            ys[1],
+            CONV,
+            format!("conv 3×3 → {C1}"),
+            format!("28×28 · {}", p(m.conv_in.num_trainable_params())),
+        ),
+        node(
+            left,
+            ys[2],
+            RES,
+            format!("ResBlock {C1} → {C1}"),
+            format!("28×28 · {}", p(m.down1.num_trainable_params())),
+        ),
+        node(
+            left,
+            ys[3],
+            SAMPLE,
+            "down: conv 3×3, stride 2".into(),
+            format!("28 → 14 · {}", p(m.ds1.num_trainable_params())),
+        ),
+        node(
+            left,
+            ys[4],
+            RES,
+            format!("ResBlock {C1} → {C2}"),
+            format!("14×14 · {}", p(m.down2.num_trainable_params())),
+        ),
+        node(
+            left,
+            ys[5],
+            SAMPLE,
+            "down: conv 3×3, stride 2".into(),
+            format!("14 → 7 · {}", p(m.ds2.num_trainable_params())),
+        ),
+        node(
+            left,
+            ys[6],
+            RES,
+            format!("ResBlock {C2} → {C2}"),
+            format!("7×7 · {}", p(m.mid1.num_trainable_params())),
+        ),
+        node(
+            mid,
+            ys[6],
+            ATTN,
+            format!("self-attention, {H} heads"),
+            format!("49 tokens · {}", p(m.attn.num_trainable_params())),
+        ),
+        node(
+            right,
+            ys[6],
+            RES,
+            format!("ResBlock {C2} → {C2}"),
+            format!("7×7 · {}", p(m.mid2.num_trainable_params())),
+        ),
+        node(
+            right,
+            ys[5],
+            SAMPLE,
+            "up: nearest ×2, conv 3×3".into(),
+            format!("7 → 14 · {}", p(m.us2.num_trainable_params())),
+        ),
+        node(
+            right,
+            ys[4],
+            RES,
+            format!("ResBlock {C22} → {C2}"),
+            format!("14×14 · {}", p(m.up2.num_trainable_params())),
+        ),
+        node(
+            right,
+            ys[3],
+            SAMPLE,
+            "up: nearest ×2, conv 3×3".into(),
+            format!("14 → 28 · {}", p(m.us1.num_trainable_params())),
+        ),
+        node(
+            right,
+            ys[2],
+            RES,
+            format!("ResBlock {C12} → {C1}"),
+            format!("28×28 · {}", p(m.up1.num_trainable_params())),
+        ),
+        node(
+            right,
+            ys[1],
+            CONV,
+            "GroupNorm, SiLU, conv 3×3 → 1".into(),
+            format!(
+                "28×28 · {}",
+                p(m.norm_out.num_trainable_params() + m.conv_out.num_trainable_params())
+            ),
+        ),
+        node(
+            right,
+            ys[0],
+            IO,
+            "output ε_θ(x_t, t)".into(),
+            "1 × 28 × 28".into(),
+        ),
+        node(
+            mid,
+            ys[0],
+            IO,
+            "t → sinusoidal embedding".into(),
+            format!("{TE} numbers (chapter 6)"),
+        ),
+        node(
+            mid,
+            ys[1] + 10,
+            CONV,
+            "Linear, SiLU, Linear".into(),
+            format!(
+                "e: {TE} · {}",
+                p(m.time1.num_trainable_params() + m.time2.num_trainable_params())
+            ),
+        ),
     ];
     let cx = |x: i32| x + w / 2;
-    let solid = |points: Vec<(i32, i32)>| Arrow { points, color: INK, dashed: false };
+    let solid = |points: Vec<(i32, i32)>| Arrow {
+        points,
+        color: INK,
+        dashed: false,
+    };
     let mut arrows = Vec::new();
     // Down the encoder and up the decoder.
     for k in 0..6 {
@@ -96,7 +202,10 @@ pub fn diagram<
     }
     // Along the bottleneck.
     arrows.push(solid(vec![(left + w, ys[6] + h / 2), (mid, ys[6] + h / 2)]));
-    arrows.push(solid(vec![(mid + w, ys[6] + h / 2), (right, ys[6] + h / 2)]));
+    arrows.push(solid(vec![
+        (mid + w, ys[6] + h / 2),
+        (right, ys[6] + h / 2),
+    ]));
     // Skips: each encoder ResBlock's output is concatenated to the decoder's input.
     for (from, to) in [(2, 2), (4, 4)] {
         arrows.push(Arrow {
@@ -114,13 +223,44 @@ pub fn diagram<
             dashed: true,
         });
     }
-    let label = |x, y, text: String, color| Label { x, y, text, size: 13.0, color };
+    let label = |x, y, text: String, color| Label {
+        x,
+        y,
+        text,
+        size: 13.0,
+        color,
+    };
     let labels = vec![
-        label(mid - 10, ys[2] + h / 2 + 16, format!("skip: concatenate {C1} channels"), RGBColor(0, 114, 178)),
-        label(mid - 10, ys[4] + h / 2 + 16, format!("skip: concatenate {C2} channels"), RGBColor(0, 114, 178)),
-        label(mid - 10, ys[3] + 12, "e reaches every ResBlock".into(), RGBColor(213, 94, 0)),
-        label(mid - 10, ys[3] + 30, "as Linear(SiLU(e)), one number per channel".into(), RGBColor(213, 94, 0)),
-        label(mid - 10, ys[5] + 25, format!("{} parameters in all", thousands(m.num_trainable_params())), GREY),
+        label(
+            mid - 10,
+            ys[2] + h / 2 + 16,
+            format!("skip: concatenate {C1} channels"),
+            RGBColor(0, 114, 178),
+        ),
+        label(
+            mid - 10,
+            ys[4] + h / 2 + 16,
+            format!("skip: concatenate {C2} channels"),
+            RGBColor(0, 114, 178),
+        ),
+        label(
+            mid - 10,
+            ys[3] + 12,
+            "e reaches every ResBlock".into(),
+            RGBColor(213, 94, 0),
+        ),
+        label(
+            mid - 10,
+            ys[3] + 30,
+            "as Linear(SiLU(e)), one number per channel".into(),
+            RGBColor(213, 94, 0),
+        ),
+        label(
+            mid - 10,
+            ys[5] + 25,
+            format!("{} parameters in all", thousands(m.num_trainable_params())),
+            GREY,
+        ),
         label(mid - 10, ys[5] + 45, format!("GroupNorm: {G} groups"), GREY),
     ];
     Diagram {

@@ -215,7 +215,10 @@ impl<
 
     /// Sets the dropout probability of every ResBlock (it acts only while training).
     pub fn set_dropout(&mut self, p: f32) {
-        assert!((0.0..1.0).contains(&p), "dropout must be in [0, 1), got {p}");
+        assert!(
+            (0.0..1.0).contains(&p),
+            "dropout must be in [0, 1), got {p}"
+        );
         self.down1.dropout = p;
         self.down2.dropout = p;
         self.mid1.dropout = p;

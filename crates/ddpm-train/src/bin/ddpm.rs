@@ -23,7 +23,11 @@ type Dev = dfdx::tensor::Cpu;
 type Dev = dfdx::tensor::Cuda;
 
 #[derive(Parser)]
-#[command(name = "ddpm", version, about = "Train, sample and evaluate a DDPM on MNIST (the course's chapter 8).")]
+#[command(
+    name = "ddpm",
+    version,
+    about = "Train, sample and evaluate a DDPM on MNIST (the course's chapter 8)."
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -166,7 +170,7 @@ fn main() -> ExitCode {
 fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Train(a) => train(a),
-        Command::Sample(a) => sample(a),
+        Command::Sample(a) => sample(a).map(|_| ()),
         Command::Eval(a) => eval(a),
         Command::Classifier(a) => classifier(a),
         Command::Quickstart(a) => {
@@ -187,14 +191,31 @@ fn run(cli: Cli) -> Result<()> {
                 seed: None,
                 checkpoint_every: 500,
             })?;
-            sample(SampleArgs {
+            let started = std::time::Instant::now();
+            let digits = sample(SampleArgs {
                 checkpoint: a.out.join(ddpm_train::train::CHECKPOINT_FILE),
                 count: 64,
                 seed: 0,
                 variance: ModelVariance::Beta,
                 no_ema: false,
-                out: Some(a.out),
-            })
+                out: Some(a.out.clone()),
+            })?;
+            eprintln!("sampled in {:.0} s", started.elapsed().as_secs_f64());
+            // A first look at quality: how the course's classifier sees the 64 digits.
+            let judge_path = Path::new("checkpoints/mnist-classifier.safetensors");
+            if judge_path.is_file() {
+                let judge = ddpm_train::classifier::load_classifier(&Dev::default(), judge_path)?;
+                let p = judge.predict(&digits);
+                let confident = p.confidences().iter().filter(|&&c| c >= 0.9).count();
+                let mut hist = [0usize; 10];
+                p.classes().iter().for_each(|&c| hist[c] += 1);
+                eprintln!(
+                    "the classifier is ≥ 90% sure of {confident} of the 64 digits; classes 0–9: {hist:?}\n\
+                     for the full measurement: ddpm eval --checkpoint {}",
+                    a.out.join(ddpm_train::train::CHECKPOINT_FILE).display()
+                );
+            }
+            Ok(())
         }
     }
 }
@@ -260,6 +281,7 @@ fn train(a: TrainArgs) -> Result<()> {
         } else {
             ddpm_train::fresh::<Dev, Net>(&dev, config.clone())
         };
+        eprintln!("{} parameters", dfdx::nn::NumParams::num_trainable_params(&run.model));
         let (_, outcome, _) = ddpm_train::train(&dev, &data.images, run, &opts)?;
         if let ddpm_train::Outcome::Interrupted { step } = outcome {
             eprintln!("stopped at step {step}; continue with: ddpm train --out {} --resume", a.out.display());
@@ -279,16 +301,18 @@ fn write_loss_plot(out: &Path) -> Result<()> {
     Ok(())
 }
 
-fn sample(a: SampleArgs) -> Result<()> {
+fn sample(a: SampleArgs) -> Result<ddpm_data::Images> {
     if a.count == 0 {
         bail!("--count must be at least 1");
     }
     let config = ddpm_train::checkpoint::read_config(&a.checkpoint)?;
     let dev = Dev::seed_from_u64(a.seed);
-    let out = a
-        .out
-        .clone()
-        .unwrap_or_else(|| a.checkpoint.parent().unwrap_or(Path::new(".")).to_path_buf());
+    let out = a.out.clone().unwrap_or_else(|| {
+        a.checkpoint
+            .parent()
+            .unwrap_or(Path::new("."))
+            .to_path_buf()
+    });
     let s = config.noise_schedule();
     let keep = ddpm_train::sample::animation_steps(config.t_max, 40);
     let mut rng = <rand::rngs::StdRng as rand::SeedableRng>::seed_from_u64(a.seed);
@@ -305,7 +329,7 @@ fn sample(a: SampleArgs) -> Result<()> {
     let gif = out.join("denoising.gif");
     ddpm_train::sample::denoising_gif(&samples, cols, 2)?.save(&gif)?;
     eprintln!("samples: {}\nanimation: {}", grid.display(), gif.display());
-    Ok(())
+    Ok(samples.images)
 }
 
 fn classifier(a: ClassifierArgs) -> Result<()> {
@@ -316,7 +340,10 @@ fn classifier(a: ClassifierArgs) -> Result<()> {
         ddpm_data::Dataset::load(&a.data, split)
             .with_context(|| format!("loading MNIST from {}", a.data.display()))
     };
-    let (train, test) = (load(ddpm_data::Split::Train)?, load(ddpm_data::Split::Test)?);
+    let (train, test) = (
+        load(ddpm_data::Split::Train)?,
+        load(ddpm_data::Split::Test)?,
+    );
     let dev = Dev::seed_from_u64(a.seed);
     let mut model = dfdx::nn::BuildModule::build(&dev);
     let started = std::time::Instant::now();
@@ -388,10 +415,22 @@ fn eval(a: EvalArgs) -> Result<()> {
         "held_out_real": q_real.to_json(),
         "noised_real_sigma_1": q_noised.to_json(),
     });
-    println!("| | images | confident (p ≥ 0.9) | class entropy (ln 10 = 2.303) | Fréchet distance |");
+    println!(
+        "| | images | confident (p ≥ 0.9) | class entropy (ln 10 = 2.303) | Fréchet distance |"
+    );
     println!("|---|---|---|---|---|");
-    for (name, q) in [("samples", &q_samples), ("held-out test digits (floor)", &q_real), ("test digits + N(0, 1) noise", &q_noised)] {
-        println!("| {name} | {} | {:.1}% | {:.3} | {:.2} |", q.count, 100.0 * q.confident, q.class_entropy, q.frechet);
+    for (name, q) in [
+        ("samples", &q_samples),
+        ("held-out test digits (floor)", &q_real),
+        ("test digits + N(0, 1) noise", &q_noised),
+    ] {
+        println!(
+            "| {name} | {} | {:.1}% | {:.3} | {:.2} |",
+            q.count,
+            100.0 * q.confident,
+            q.class_entropy,
+            q.frechet
+        );
     }
     println!(
         "\nbits/dim on {} test digits: {bpd_mean:.3} ± {bpd_sem:.3} (σ² = {}); classifier test accuracy {:.2}%",
@@ -399,10 +438,12 @@ fn eval(a: EvalArgs) -> Result<()> {
         a.variance,
         100.0 * accuracy
     );
-    let out = a
-        .out
-        .clone()
-        .unwrap_or_else(|| a.checkpoint.parent().unwrap_or(Path::new(".")).to_path_buf());
+    let out = a.out.clone().unwrap_or_else(|| {
+        a.checkpoint
+            .parent()
+            .unwrap_or(Path::new("."))
+            .to_path_buf()
+    });
     std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
     let path = out.join("eval.json");
     std::fs::write(&path, serde_json::to_string_pretty(&report)? + "\n")
