@@ -26,7 +26,7 @@ pub fn loss_curve(losses: &[(usize, f32)]) -> Result<Png, PlotError> {
     line_chart(
         &[LineChart::new("L_simple while training")
             .x_label("step")
-            .y_label("loss (mean squared error of ε̂)")
+            .y_label("loss: mean squared error of the predicted noise")
             .log_y()
             .series("each step", raw)
             .series(format!("mean of {window} steps"), smooth)],

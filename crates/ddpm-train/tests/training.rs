@@ -237,7 +237,7 @@ fn bad_checkpoints_get_clear_errors() {
 
 /// The committed checkpoint (`checkpoints/mnist-small/`, chapter 8) has learned to denoise:
 /// its EMA weights' L_simple on 256 test digits at random steps is far below an untrained
-/// UNet's (which predicts roughly nothing: loss ≈ 1) — measured LOSS_MEASURED.
+/// UNet's (which predicts roughly nothing: loss ≈ 1) — measured 0.022 against 1.17.
 #[test]
 fn committed_checkpoint_predicts_the_noise_in_test_digits() {
     use ddpm_train::checkpoint::read_config;
