@@ -135,10 +135,15 @@ pub fn noised(images: &Images, sigma: f64, rng: &mut impl Rng) -> Images {
     out
 }
 
-/// The reference set and the floor: the first `reference` test images give the reference
-/// features; the next `count` test images are the held-out real digits whose distance to the
-/// reference is the best a model can expect with `count` samples.
+/// The reference set and the floor, from one fixed shuffle of the test set: the first
+/// `reference` shuffled test images give the reference features; the next `count` are the
+/// held-out real digits whose distance to the reference is the best a model can expect with
+/// `count` samples. (Shuffled because MNIST's test set is ordered: its first 5,000 digits come
+/// from different writers than its last 5,000, and a floor drawn from one half against a
+/// reference from the other is not a floor.)
 pub fn split_test(test: &Dataset, reference: usize, count: usize) -> (Images, Images) {
+    use rand::seq::SliceRandom;
+    use rand::SeedableRng;
     assert!(
         reference + count <= test.len(),
         "the test set has {} images, {} + {} asked for",
@@ -146,7 +151,52 @@ pub fn split_test(test: &Dataset, reference: usize, count: usize) -> (Images, Im
         reference,
         count
     );
-    let r: Vec<usize> = (0..reference).collect();
-    let h: Vec<usize> = (reference..reference + count).collect();
-    (test.images.select(&r), test.images.select(&h))
+    let mut order: Vec<usize> = (0..test.len()).collect();
+    order.shuffle(&mut rand::rngs::StdRng::seed_from_u64(0x5EED));
+    (
+        test.images.select(&order[..reference]),
+        test.images.select(&order[reference..reference + count]),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The split is disjoint, and both parts draw from both halves of the ordered test set.
+    #[test]
+    fn test_split_is_disjoint_and_shuffled() {
+        let n = 1000;
+        let test = Dataset {
+            images: Images {
+                count: n,
+                rows: 1,
+                cols: 2,
+                pixels: (0..n)
+                    .flat_map(|i| [(i / 256) as u8, (i % 256) as u8])
+                    .collect(),
+            },
+            labels: vec![0; n],
+        };
+        let (reference, held_out) = split_test(&test, 600, 300);
+        let index = |im: &Images| -> Vec<usize> {
+            (0..im.count)
+                .map(|k| 256 * im.image(k)[0] as usize + im.image(k)[1] as usize)
+                .collect()
+        };
+        let (r, h) = (index(&reference), index(&held_out));
+        assert!(r.iter().all(|i| !h.contains(i)));
+        for part in [&r, &h] {
+            assert!(part.iter().any(|&i| i < n / 2) && part.iter().any(|&i| i >= n / 2));
+        }
+        assert_eq!((r.len(), h.len()), (600, 300));
+    }
+
+    #[test]
+    fn mean_and_standard_error() {
+        let (m, se) = mean_sem(&[1.0, 2.0, 3.0, 4.0]);
+        assert!((m - 2.5).abs() < 1e-12);
+        // Sample variance 5/3, so the standard error is √(5/12).
+        assert!((se - (5.0f64 / 12.0).sqrt()).abs() < 1e-12);
+    }
 }

@@ -64,6 +64,10 @@ pub const FIGURES: &[Figure] = &[
 pub const BOOK_SAMPLES: usize = 36;
 pub const BOOK_SEED: u64 = 0;
 pub const STEPS_SHOWN: [usize; 9] = [1000, 800, 600, 400, 300, 200, 100, 50, 0];
+/// The animation: the first 16 digits, 30 frames (denser near t = 0) — noise compresses badly,
+/// so the GIF is kept small.
+pub const GIF_DIGITS: usize = 16;
+pub const GIF_FRAMES: usize = 30;
 
 fn fig_err(e: impl std::fmt::Display) -> FigureError {
     e.to_string().into()
@@ -86,7 +90,7 @@ pub fn book_samples(root: &Path) -> Result<&'static Samples, FigureError> {
     let path = committed_run(root).join(crate::train::CHECKPOINT_FILE);
     let config = crate::checkpoint::read_config(&path).map_err(fig_err)?;
     let dev = Cpu::seed_from_u64(BOOK_SEED);
-    let mut keep: Vec<usize> = animation_steps(config.t_max, 40);
+    let mut keep: Vec<usize> = animation_steps(config.t_max, GIF_FRAMES);
     keep.extend(STEPS_SHOWN);
     let mut rng = StdRng::seed_from_u64(BOOK_SEED);
     let s = config.noise_schedule();
@@ -126,19 +130,20 @@ pub fn denoising_steps(root: &Path) -> Result<Png, FigureError> {
     Ok(grid_png(&images, STEPS_SHOWN.len(), 3)?)
 }
 
-/// The denoising of the 36 digits as an animation (40 frames, denser near t = 0).
+/// The denoising of the first 16 digits as an animation (30 frames, denser near t = 0).
 pub fn denoising_animation(root: &Path) -> Result<Gif, FigureError> {
     let samples = book_samples(root)?;
-    let wanted = animation_steps(1000, 40);
+    let wanted = animation_steps(1000, GIF_FRAMES);
+    let first: Vec<usize> = (0..GIF_DIGITS).collect();
     let frames: Vec<(usize, Images)> = samples
         .frames
         .iter()
         .filter(|(t, _)| wanted.contains(t))
-        .cloned()
+        .map(|(t, imgs)| (*t, imgs.select(&first)))
         .collect();
     let only = Samples {
-        images: samples.images.clone(),
+        images: samples.images.select(&first),
         frames,
     };
-    Ok(denoising_gif(&only, 6, 2)?)
+    Ok(denoising_gif(&only, 4, 3)?)
 }

@@ -385,7 +385,10 @@ fn eval(a: EvalArgs) -> Result<()> {
     let dev = Dev::seed_from_u64(a.seed);
     let judge = ddpm_train::classifier::load_classifier(&dev, &a.classifier)?;
     let accuracy = ddpm_train::classifier::accuracy(&judge.predict(&test.images), &test.labels);
-    let (reference, held_out) = ddpm_train::eval::split_test(&test, a.reference, a.samples);
+    let (reference, held_out) =
+        ddpm_train::eval::split_test(&test, a.reference, a.samples.max(a.bpd_images));
+    let bpd_set = held_out.select(&(0..a.bpd_images).collect::<Vec<_>>());
+    let held_out = held_out.select(&(0..a.samples).collect::<Vec<_>>());
     let ref_features = judge.predict(&reference).features;
     let mut rng = <rand::rngs::StdRng as rand::SeedableRng>::seed_from_u64(a.seed);
     let s = config.noise_schedule();
@@ -394,7 +397,6 @@ fn eval(a: EvalArgs) -> Result<()> {
         let ckpt = ddpm_train::Checkpoint::load(&a.checkpoint, &template)?;
         eprintln!("evaluating {} (step {}, EMA weights)", a.checkpoint.display(), ckpt.step);
         let samples = ddpm_train::sample::sample(&dev, &ckpt.ema, &s, a.samples, a.variance, &[], &mut rng, true);
-        let bpd_set = test.images.select(&(a.reference..a.reference + a.bpd_images).collect::<Vec<_>>());
         let bpd = ddpm_train::eval::bits_per_dim(&dev, &ckpt.ema, &s, &bpd_set, a.variance, &mut rng, true);
         (samples.images, bpd, ckpt.step)
     });
