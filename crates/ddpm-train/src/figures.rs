@@ -95,8 +95,7 @@ pub fn book_samples(root: &Path) -> Result<&'static Samples, FigureError> {
     let mut rng = StdRng::seed_from_u64(BOOK_SEED);
     let s = config.noise_schedule();
     let samples = crate::with_preset!(config.preset, Cpu, Net => {
-        let template: Net = crate::fresh(&dev, config.clone()).model;
-        let ckpt = crate::Checkpoint::load(&path, &template).map_err(fig_err)?;
+        let ckpt: crate::Checkpoint<Net> = crate::load_checkpoint(&dev, &path).map_err(fig_err)?;
         sample(&dev, &ckpt.ema, &s, BOOK_SAMPLES, ModelVariance::Beta, &keep, &mut rng, false)
     });
     Ok(CACHE.get_or_init(|| samples))

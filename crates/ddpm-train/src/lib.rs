@@ -29,4 +29,4 @@ pub mod train;
 pub use checkpoint::{Checkpoint, CheckpointError};
 pub use config::{ConfigError, TrainConfig};
 pub use net::{EpsNet, Preset};
-pub use train::{fresh, train, Outcome, RunOptions, TrainError};
+pub use train::{fresh, load_checkpoint, train, Outcome, RunOptions, TrainError};

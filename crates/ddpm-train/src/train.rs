@@ -99,6 +99,15 @@ pub fn fresh<D: ConvDevice, M: EpsNet<D>>(dev: &D, config: TrainConfig) -> Check
     }
 }
 
+/// Loads a checkpoint into a UNet of type `M` built on `dev` (pick `M` from the checkpoint's
+/// preset, e.g. with [`with_preset!`](crate::with_preset)).
+pub fn load_checkpoint<D: ConvDevice, M: EpsNet<D>>(
+    dev: &D,
+    path: &Path,
+) -> Result<Checkpoint<M>, CheckpointError> {
+    Checkpoint::load(path, &M::build(dev))
+}
+
 /// The RNG of step `step` of a run with seed `seed`: batches, steps t and noise depend only on
 /// (seed, step), so a resumed run draws exactly what the uninterrupted run would have.
 fn step_rng(seed: u64, step: usize) -> StdRng {

@@ -274,8 +274,8 @@ fn train(a: TrainArgs) -> Result<()> {
     );
     with_preset!(config.preset, Dev, Net => {
         let run = if a.resume {
-            let template: Net = ddpm_train::fresh(&dev, config.clone()).model;
-            let run = ddpm_train::Checkpoint::load(&opts.checkpoint_path(), &template)?;
+            let run: ddpm_train::Checkpoint<Net> =
+                ddpm_train::load_checkpoint(&dev, &opts.checkpoint_path())?;
             eprintln!("resuming at step {} of {}", run.step, config.steps);
             run
         } else {
@@ -317,8 +317,7 @@ fn sample(a: SampleArgs) -> Result<ddpm_data::Images> {
     let keep = ddpm_train::sample::animation_steps(config.t_max, 40);
     let mut rng = <rand::rngs::StdRng as rand::SeedableRng>::seed_from_u64(a.seed);
     let samples = with_preset!(config.preset, Dev, Net => {
-        let template: Net = ddpm_train::fresh(&dev, config.clone()).model;
-        let ckpt = ddpm_train::Checkpoint::load(&a.checkpoint, &template)?;
+        let ckpt: ddpm_train::Checkpoint<Net> = ddpm_train::load_checkpoint(&dev, &a.checkpoint)?;
         let model = if a.no_ema { &ckpt.model } else { &ckpt.ema };
         eprintln!("sampling {} digits from {} (step {}, {} weights, σ² = {})", a.count, a.checkpoint.display(), ckpt.step, if a.no_ema { "raw" } else { "EMA" }, a.variance);
         ddpm_train::sample::sample(&dev, model, &s, a.count, a.variance, &keep, &mut rng, true)
@@ -393,8 +392,7 @@ fn eval(a: EvalArgs) -> Result<()> {
     let mut rng = <rand::rngs::StdRng as rand::SeedableRng>::seed_from_u64(a.seed);
     let s = config.noise_schedule();
     let (samples, bpd, step) = with_preset!(config.preset, Dev, Net => {
-        let template: Net = ddpm_train::fresh(&dev, config.clone()).model;
-        let ckpt = ddpm_train::Checkpoint::load(&a.checkpoint, &template)?;
+        let ckpt: ddpm_train::Checkpoint<Net> = ddpm_train::load_checkpoint(&dev, &a.checkpoint)?;
         eprintln!("evaluating {} (step {}, EMA weights)", a.checkpoint.display(), ckpt.step);
         let samples = ddpm_train::sample::sample(&dev, &ckpt.ema, &s, a.samples, a.variance, &[], &mut rng, true);
         let bpd = ddpm_train::eval::bits_per_dim(&dev, &ckpt.ema, &s, &bpd_set, a.variance, &mut rng, true);
