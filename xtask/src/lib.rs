@@ -53,3 +53,13 @@ pub fn render_all(root: &Path) -> anyhow::Result<Vec<(PathBuf, Vec<u8>)>> {
     }
     Ok(out)
 }
+
+/// Whether a redraw (`drawn`) matches the committed figure as the figure demands: byte for
+/// byte, or within its tolerance when it comes from a long floating-point run.
+pub fn compare(
+    fig: &Figure,
+    committed: &[u8],
+    drawn: &[u8],
+) -> Result<String, ddpm_plot::Mismatch> {
+    ddpm_plot::compare(fig.reproducible, committed, drawn)
+}

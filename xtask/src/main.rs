@@ -1,8 +1,12 @@
-//! `cargo xtask figures`: regenerate every figure of the book.
-//! `cargo xtask figures --check`: fail if a committed figure differs from what the code draws.
+//! `cargo xtask figures [chNN …]`: regenerate the book's figures (all, or those of the chapters
+//! named), printing how long each took.
+//! `cargo xtask figures --check [chNN …]`: fail if a committed figure no longer matches what the
+//! code draws (byte for byte, or within its stated tolerance for figures drawn from long
+//! floating-point runs; see `xtask::Reproducibility`).
 //! `cargo xtask book`: regenerate the figures, then build the book with mdbook.
 
 use std::process::{Command, ExitCode};
+use std::time::Instant;
 
 use anyhow::{bail, Context};
 
@@ -16,39 +20,67 @@ fn main() -> ExitCode {
     }
 }
 
+const USAGE: &str = "usage: cargo xtask figures [--check] [chNN …] | cargo xtask book";
+
 fn run() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let args: Vec<&str> = args.iter().map(String::as_str).collect();
     match args.as_slice() {
-        ["figures"] => figures(false),
-        ["figures", "--check"] => figures(true),
+        ["figures", "--check", chapters @ ..] => figures(true, chapters),
+        ["figures", chapters @ ..] => figures(false, chapters),
         ["book"] => {
-            figures(false)?;
+            figures(false, &[])?;
             book()
         }
-        _ => bail!("usage: cargo xtask figures [--check] | cargo xtask book"),
+        _ => bail!(USAGE),
     }
 }
 
-fn figures(check: bool) -> anyhow::Result<()> {
+fn figures(check: bool, only: &[&str]) -> anyhow::Result<()> {
     let root = xtask::repo_root();
     let dir = xtask::figures_dir(&root);
+    let known: Vec<&str> = xtask::chapters().iter().map(|(c, _)| *c).collect();
+    if let Some(bad) = only.iter().find(|c| !known.contains(c)) {
+        bail!(
+            "no chapter '{bad}' has figures (known: {})\n{USAGE}",
+            known.join(", ")
+        );
+    }
     let mut stale = Vec::new();
-    for (rel, bytes) in xtask::render_all(&root)? {
-        let path = dir.join(&rel);
-        if check {
-            if std::fs::read(&path).ok().as_deref() != Some(&bytes[..]) {
-                stale.push(rel.display().to_string());
+    for (chapter, figs) in xtask::chapters() {
+        if !only.is_empty() && !only.contains(&chapter) {
+            continue;
+        }
+        for fig in figs {
+            let started = Instant::now();
+            let bytes = xtask::render(&root, chapter, fig)?;
+            let secs = started.elapsed().as_secs_f64();
+            let rel = std::path::Path::new(chapter).join(fig.file);
+            let path = dir.join(&rel);
+            if check {
+                let committed = std::fs::read(&path).ok();
+                let verdict = match committed {
+                    None => Err("missing".to_string()),
+                    Some(c) => xtask::compare(fig, &c, &bytes).map_err(|e| e.to_string()),
+                };
+                match verdict {
+                    Ok(how) => println!("ok    {} ({how}; drawn in {secs:.1} s)", rel.display()),
+                    Err(why) => {
+                        println!("STALE {}: {why}", rel.display());
+                        stale.push(rel.display().to_string());
+                    }
+                }
+            } else {
+                if let Some(parent) = path.parent() {
+                    std::fs::create_dir_all(parent)
+                        .with_context(|| parent.display().to_string())?;
+                }
+                std::fs::write(&path, &bytes).with_context(|| path.display().to_string())?;
+                println!(
+                    "wrote {} ({secs:.1} s)",
+                    path.strip_prefix(&root).unwrap_or(&path).display()
+                );
             }
-        } else {
-            if let Some(parent) = path.parent() {
-                std::fs::create_dir_all(parent).with_context(|| parent.display().to_string())?;
-            }
-            std::fs::write(&path, &bytes).with_context(|| path.display().to_string())?;
-            println!(
-                "wrote {}",
-                path.strip_prefix(&root).unwrap_or(&path).display()
-            );
         }
     }
     if !stale.is_empty() {

@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use ddpm_plot::{encode_png, scatter_panels, Figure, FigureError, Png, ScatterPanel};
+use ddpm_plot::{encode_png, scatter_panels, Figure, FigureError, Png, Reproducible, ScatterPanel};
 
 use crate::{image_grid, swiss_roll, two_moons, Dataset, GaussianMixture, Point, Split};
 
@@ -11,10 +11,12 @@ pub const FIGURES: &[Figure] = &[
     Figure {
         file: "mnist-grid.png",
         render: |root| Ok(mnist_grid(root)?.0),
+        reproducible: Reproducible::Exactly,
     },
     Figure {
         file: "toy-datasets.png",
         render: |root| Ok(toy_datasets(root)?.0),
+        reproducible: Reproducible::Exactly,
     },
 ];
 

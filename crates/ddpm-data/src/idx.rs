@@ -42,11 +42,23 @@ pub enum IdxError {
         needed: usize,
         available: usize,
     },
+    #[error(
+        "{}: the header claims dimensions {dims:?}, more than the {} bytes an IDX file may hold here",
+        path.display(),
+        MAX_IDX_BYTES
+    )]
+    TooLarge { path: PathBuf, dims: Vec<usize> },
     #[error("{}: {extra} unexpected bytes after the data (header says {expected} bytes)", path.display())]
     TrailingBytes {
         path: PathBuf,
         expected: usize,
         extra: usize,
+    },
+    #[error("{}: MD5 of the uncompressed file is {found}, expected {expected} (MNIST's published checksum) — the file is damaged or not MNIST's; restore it with `git checkout data/mnist`", path.display())]
+    Checksum {
+        path: PathBuf,
+        expected: String,
+        found: String,
     },
     #[error("{} has {images} images but {} has {labels} labels", images_path.display(), labels_path.display())]
     CountMismatch {
@@ -75,23 +87,75 @@ pub fn magic(dims: usize) -> u32 {
     0x0000_0800 | dims as u32
 }
 
-/// Reads the whole file, decompressing it when it starts with the gzip signature (1f 8b).
-fn read_maybe_gzip(path: &Path) -> Result<Vec<u8>, IdxError> {
-    let raw = std::fs::read(path).map_err(|source| IdxError::Io {
-        path: path.to_owned(),
-        source,
-    })?;
-    if raw.starts_with(&[0x1f, 0x8b]) {
-        let mut out = Vec::with_capacity(raw.len() * 4);
-        flate2::read::GzDecoder::new(&raw[..])
-            .read_to_end(&mut out)
-            .map_err(|source| IdxError::Gzip {
-                path: path.to_owned(),
+/// The largest IDX payload the course reads: 1 GiB (MNIST's training images are 47 MB). A
+/// header that claims more is refused before anything is allocated, so a corrupt or hostile
+/// file cannot make the reader ask for an impossible amount of memory.
+pub const MAX_IDX_BYTES: usize = 1 << 30;
+
+/// The bytes of an IDX file as a stream, decompressed on the fly when the file starts with the
+/// gzip signature (1f 8b); read errors are reported with the file's name.
+struct Source<'a> {
+    path: &'a Path,
+    gzip: bool,
+    reader: Box<dyn Read + 'a>,
+    /// Uncompressed bytes read so far.
+    consumed: usize,
+}
+
+impl<'a> Source<'a> {
+    fn open(path: &'a Path) -> Result<Self, IdxError> {
+        let io = |source| IdxError::Io {
+            path: path.to_owned(),
+            source,
+        };
+        let mut file = std::io::BufReader::new(std::fs::File::open(path).map_err(io)?);
+        let head = std::io::BufRead::fill_buf(&mut file).map_err(io)?;
+        let gzip = head.starts_with(&[0x1f, 0x8b]);
+        let reader: Box<dyn Read> = if gzip {
+            Box::new(flate2::bufread::GzDecoder::new(file))
+        } else {
+            Box::new(file)
+        };
+        Ok(Self {
+            path,
+            gzip,
+            reader,
+            consumed: 0,
+        })
+    }
+
+    fn error(&self, source: std::io::Error) -> IdxError {
+        if self.gzip {
+            IdxError::Gzip {
+                path: self.path.to_owned(),
                 source,
-            })?;
-        Ok(out)
-    } else {
-        Ok(raw)
+            }
+        } else {
+            IdxError::Io {
+                path: self.path.to_owned(),
+                source,
+            }
+        }
+    }
+
+    /// Appends up to `n` bytes to `out`; fewer only at the end of the stream.
+    fn read_up_to(&mut self, n: usize, out: &mut Vec<u8>) -> Result<usize, IdxError> {
+        let got = (&mut self.reader)
+            .take(n as u64)
+            .read_to_end(out)
+            .map_err(|e| self.error(e))?;
+        self.consumed += got;
+        Ok(got)
+    }
+
+    /// Counts (and discards) what is left, up to `limit` bytes.
+    fn rest(&mut self, limit: usize) -> Result<usize, IdxError> {
+        let n = std::io::copy(
+            &mut (&mut self.reader).take(limit as u64),
+            &mut std::io::sink(),
+        )
+        .map_err(|e| self.error(e))?;
+        Ok(n as usize)
     }
 }
 
@@ -99,15 +163,16 @@ fn read_maybe_gzip(path: &Path) -> Result<Vec<u8>, IdxError> {
 /// Reads an IDX file of unsigned bytes that must have `expected_dims` dimensions.
 pub fn read_idx(path: impl AsRef<Path>, expected_dims: usize) -> Result<IdxArray, IdxError> {
     let path = path.as_ref();
-    let bytes = read_maybe_gzip(path)?;
-    let truncated = |what, needed| IdxError::Truncated {
+    let mut src = Source::open(path)?;
+    let mut bytes = Vec::new();
+    let truncated = |what, needed, available| IdxError::Truncated {
         path: path.to_owned(),
         what,
         needed,
-        available: bytes.len(),
+        available,
     };
-    if bytes.len() < 4 {
-        return Err(truncated("the magic number", 4));
+    if src.read_up_to(4, &mut bytes)? < 4 {
+        return Err(truncated("the magic number", 4, src.consumed));
     }
     let found = u32::from_be_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]);
     if found != magic(expected_dims) {
@@ -119,28 +184,35 @@ pub fn read_idx(path: impl AsRef<Path>, expected_dims: usize) -> Result<IdxArray
         });
     }
     let header = 4 + 4 * expected_dims;
-    if bytes.len() < header {
-        return Err(truncated("the header", header));
+    if src.read_up_to(header - 4, &mut bytes)? < header - 4 {
+        return Err(truncated("the header", header, src.consumed));
     }
     let dims: Vec<usize> = bytes[4..header]
         .chunks_exact(4)
         .map(|c| u32::from_be_bytes([c[0], c[1], c[2], c[3]]) as usize)
         .collect();
-    let len: usize = dims.iter().product();
-    if bytes.len() < header + len {
-        return Err(truncated("the data", header + len));
+    let len = dims
+        .iter()
+        .try_fold(1usize, |acc, &d| acc.checked_mul(d))
+        .filter(|&n| n <= MAX_IDX_BYTES)
+        .ok_or_else(|| IdxError::TooLarge {
+            path: path.to_owned(),
+            dims: dims.clone(),
+        })?;
+    // Grows with the bytes that actually arrive: a header that lies costs nothing.
+    let mut data = Vec::with_capacity(len.min(1 << 20));
+    if src.read_up_to(len, &mut data)? < len {
+        return Err(truncated("the data", header + len, src.consumed));
     }
-    if bytes.len() > header + len {
+    let extra = src.rest(MAX_IDX_BYTES)?;
+    if extra > 0 {
         return Err(IdxError::TrailingBytes {
             path: path.to_owned(),
             expected: len,
-            extra: bytes.len() - header - len,
+            extra,
         });
     }
-    Ok(IdxArray {
-        dims,
-        data: bytes[header..].to_vec(),
-    })
+    Ok(IdxArray { dims, data })
 }
 // ANCHOR_END: read_idx
 

@@ -9,12 +9,15 @@
 //!   with errors that name the file and the problem;
 //! - [`tensor`]: 8-bit images ↔ dfdx tensors scaled to [−1, 1], the range the model sees;
 //! - [`grid`]: many small images tiled into one PNG;
+//! - [`formats`]: image sets as a folder of PNGs, NumPy's `.npz` or IDX, written as a stream
+//!   and read back (for the field's evaluation tools);
 //! - [`figures`]: the chapter's figures.
 
 /// dfdx, re-exported so notebooks and users get the same version the crate uses.
 pub use dfdx;
 
 pub mod figures;
+pub mod formats;
 pub mod grid;
 pub mod idx;
 pub mod mnist;
@@ -24,5 +27,7 @@ pub mod toy;
 pub use grid::image_grid;
 pub use idx::IdxError;
 pub use mnist::{Dataset, Images, Split};
-pub use tensor::{images_to_tensor, pixels_to_unit, tensor_to_images, unit_to_pixels};
+pub use tensor::{
+    images_to_tensor, pixels_to_unit, tensor_to_images, unit_to_images, unit_to_pixels,
+};
 pub use toy::{points_to_tensor, swiss_roll, tensor_to_points, two_moons, GaussianMixture, Point};

@@ -5,7 +5,9 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::idx::{read_idx, IdxError};
+use md5::{Digest, Md5};
+
+use crate::idx::{magic, read_idx, IdxArray, IdxError};
 
 /// Which half of the dataset.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -79,6 +81,56 @@ pub fn find_idx_file(dir: &Path, stem: &str) -> Result<PathBuf, IdxError> {
         })
 }
 
+/// The MD5 of MNIST's four uncompressed files as published with the dataset (and listed in
+/// `data/mnist/README.md`).
+pub const MNIST_MD5: [(&str, &str); 4] = [
+    (
+        "train-images-idx3-ubyte",
+        "6bbc9ace898e44ae57da46a324031adb",
+    ),
+    (
+        "train-labels-idx1-ubyte",
+        "a25bea736e30d166cdddb491f175f624",
+    ),
+    ("t10k-images-idx3-ubyte", "2646ac647ad5339dbf082846283269ea"),
+    ("t10k-labels-idx1-ubyte", "27ae3e4e09519cfbb04c329615203637"),
+];
+
+/// The MD5 of the uncompressed IDX file an array was read from (header and data), as hex.
+pub fn idx_md5(array: &IdxArray) -> String {
+    let mut h = Md5::new();
+    h.update(magic(array.dims.len()).to_be_bytes());
+    for &d in &array.dims {
+        h.update((d as u32).to_be_bytes());
+    }
+    h.update(&array.data);
+    h.finalize().iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Checks an array read from `path` (one of MNIST's four files, by name) against its published
+/// MD5.
+fn verify_mnist_md5(path: &Path, array: &IdxArray) -> Result<(), IdxError> {
+    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+    let stem = name.strip_suffix(".gz").unwrap_or(name);
+    let (_, expected) = MNIST_MD5
+        .iter()
+        .find(|(file, _)| *file == stem)
+        .ok_or_else(|| IdxError::Checksum {
+            path: path.to_owned(),
+            expected: "one of MNIST's four file names".into(),
+            found: name.into(),
+        })?;
+    let found = idx_md5(array);
+    if found != *expected {
+        return Err(IdxError::Checksum {
+            path: path.to_owned(),
+            expected: (*expected).into(),
+            found,
+        });
+    }
+    Ok(())
+}
+
 impl Dataset {
     /// Loads one split from a folder with the standard file names
     /// (`train-images-idx3-ubyte[.gz]`, `train-labels-idx1-ubyte[.gz]`, `t10k-…`).
@@ -94,6 +146,15 @@ impl Dataset {
     pub fn from_files(images_path: &Path, labels_path: &Path) -> Result<Self, IdxError> {
         let img = read_idx(images_path, 3)?;
         let lab = read_idx(labels_path, 1)?;
+        Self::from_arrays(images_path, img, labels_path, lab)
+    }
+
+    fn from_arrays(
+        images_path: &Path,
+        img: IdxArray,
+        labels_path: &Path,
+        lab: IdxArray,
+    ) -> Result<Self, IdxError> {
         if img.dims[0] != lab.dims[0] {
             return Err(IdxError::CountMismatch {
                 images_path: images_path.to_owned(),
@@ -118,6 +179,21 @@ impl Dataset {
             },
             labels: lab.data,
         })
+    }
+
+    /// Loads one split of the bundled MNIST (`data/mnist`) and checks each file against the MD5
+    /// published with MNIST: a damaged or substituted file is an error naming it, not a run
+    /// that trains on the wrong digits.
+    pub fn load_mnist_verified(dir: impl AsRef<Path>, split: Split) -> Result<Self, IdxError> {
+        let dir = dir.as_ref();
+        let p = split.prefix();
+        let images = find_idx_file(dir, &format!("{p}-images-idx3-ubyte"))?;
+        let labels = find_idx_file(dir, &format!("{p}-labels-idx1-ubyte"))?;
+        let (img, lab) = (read_idx(&images, 3)?, read_idx(&labels, 1)?);
+        for (path, array) in [(&images, &img), (&labels, &lab)] {
+            verify_mnist_md5(path, array)?;
+        }
+        Self::from_arrays(&images, img, &labels, lab)
     }
 
     pub fn len(&self) -> usize {
@@ -232,15 +308,45 @@ mod tests {
         );
     }
 
-    /// The bundled dataset: sizes and the first labels stated in data/mnist/README.md.
+    /// The bundled dataset: its published checksums, and the sizes and first labels stated in
+    /// data/mnist/README.md.
     #[test]
     fn bundled_mnist_matches_its_readme() {
         let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../data/mnist");
-        let train = Dataset::load(&dir, Split::Train).unwrap();
-        let test = Dataset::load(&dir, Split::Test).unwrap();
+        let train = Dataset::load_mnist_verified(&dir, Split::Train).unwrap();
+        let test = Dataset::load_mnist_verified(&dir, Split::Test).unwrap();
         assert_eq!((train.len(), test.len()), (60_000, 10_000));
         assert_eq!((train.images.rows, train.images.cols), (28, 28));
         assert_eq!(train.labels[..10], [5, 0, 4, 1, 9, 2, 1, 3, 1, 4]);
         assert_eq!(test.labels[..10], [7, 2, 1, 0, 4, 1, 4, 9, 5, 9]);
+    }
+
+    /// A file with MNIST's name but other bytes (one label changed) fails the check, naming
+    /// the file and both checksums; loading it without the check still works.
+    #[test]
+    fn a_changed_mnist_file_fails_its_checksum() {
+        let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../data/mnist");
+        let dir = tempfile::tempdir().unwrap();
+        for f in ["t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"] {
+            std::fs::copy(src.join(f), dir.path().join(f)).unwrap();
+        }
+        let test = Dataset::load_mnist_verified(dir.path(), Split::Test).unwrap();
+        let mut labels = test.labels.clone();
+        labels[17] = (labels[17] + 1) % 10;
+        std::fs::remove_file(dir.path().join("t10k-labels-idx1-ubyte.gz")).unwrap();
+        let raw = dir.path().join("t10k-labels-idx1-ubyte");
+        std::fs::write(&raw, encode_idx(&[labels.len()], &labels)).unwrap();
+        let err = Dataset::load_mnist_verified(dir.path(), Split::Test).unwrap_err();
+        let msg = err.to_string();
+        assert!(matches!(err, IdxError::Checksum { .. }), "{msg}");
+        assert!(
+            msg.contains("t10k-labels-idx1-ubyte")
+                && msg.contains("27ae3e4e09519cfbb04c329615203637"),
+            "{msg}"
+        );
+        assert_eq!(
+            Dataset::load(dir.path(), Split::Test).unwrap().labels,
+            labels
+        );
     }
 }

@@ -42,11 +42,21 @@ pub fn tensor_to_images<D: Device<f32>>(
         "tensor_to_images expects one channel, got shape {:?}",
         (n, c, h, w)
     );
+    unit_to_images(&t.as_vec(), n, h, w)
+}
+
+/// `count` images of `rows × cols` from values in [−1, 1] (row-major, image after image).
+pub fn unit_to_images(values: &[f32], count: usize, rows: usize, cols: usize) -> Images {
+    assert_eq!(
+        values.len(),
+        count * rows * cols,
+        "unit_to_images: wrong number of values"
+    );
     Images {
-        count: n,
-        rows: h,
-        cols: w,
-        pixels: t.as_vec().into_iter().map(unit_to_pixels).collect(),
+        count,
+        rows,
+        cols,
+        pixels: values.iter().map(|&x| unit_to_pixels(x)).collect(),
     }
 }
 

@@ -9,7 +9,7 @@ use ddpm_data::{
 };
 use ddpm_plot::{
     encode_png, histogram_density, line_chart, scatter_panels, subscript, Figure, FigureError,
-    LineChart, Png, ScatterPanel,
+    LineChart, Png, Reproducible, ScatterPanel,
 };
 use ddpm_schedule::{log_normal_pdf, randn, BetaSchedule, Schedule};
 use dfdx::prelude::*;
@@ -22,14 +22,17 @@ pub const FIGURES: &[Figure] = &[
     Figure {
         file: "noising-digit.png",
         render: |root| Ok(noising_digit(root)?.0),
+        reproducible: Reproducible::Exactly,
     },
     Figure {
         file: "pixel-histograms.png",
         render: |root| Ok(pixel_histograms(root)?.0),
+        reproducible: Reproducible::Exactly,
     },
     Figure {
         file: "swiss-roll-dissolving.png",
         render: |root| Ok(swiss_roll_dissolving(root)?.0),
+        reproducible: Reproducible::Exactly,
     },
 ];
 

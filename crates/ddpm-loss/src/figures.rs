@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use ddpm_plot::{line_chart, Figure, FigureError, LineChart, Png};
+use ddpm_plot::{line_chart, Figure, FigureError, LineChart, Png, Reproducible};
 use ddpm_schedule::{BetaSchedule, Schedule};
 use ddpm_vlb::ModelVariance;
 
@@ -12,6 +12,7 @@ use crate::eps_weight;
 pub const FIGURES: &[Figure] = &[Figure {
     file: "weights.png",
     render: |root| Ok(weights(root)?.0),
+    reproducible: Reproducible::Exactly,
 }];
 
 /// w_t = β_t² / (2σ_t² α_t (1 − ᾱ_t)) against t (log scale) for both schedules and both fixed

@@ -5,14 +5,17 @@
 //! through a noise prediction (the ε-parameterisation) turns that into a weighted noise
 //! regression, L_{t−1} − C = w_t ‖ε − ε_θ‖² with w_t = β_t² / (2σ_t² α_t (1 − ᾱ_t)); dropping w_t
 //! gives Ho et al.'s L_simple. [`weights`] holds the identities (host, `f64`, tested against the
-//! KL of chapter 4), [`loss`] the training losses on dfdx tensors, [`figures`] the weight plot.
+//! KL of chapter 4), [`loss`] the training losses on dfdx tensors, [`objective`] what the network
+//! outputs (ε, x₀ or v) and the conversions between them, [`figures`] the weight plot.
 
 /// dfdx, re-exported so notebooks and users get the same version the crate uses.
 pub use dfdx;
 
 pub mod figures;
 pub mod loss;
+pub mod objective;
 pub mod weights;
 
 pub use loss::{l_simple, weighted_eps_loss};
+pub use objective::Objective;
 pub use weights::{eps_weight, mu_mse_term};

@@ -1,9 +1,7 @@
 //! The training losses on dfdx tensors (with a tape, so they can be minimised).
 
+use ddpm_forward::Rows;
 use dfdx::prelude::*;
-
-/// A batch of B examples, each flattened to N numbers: shape `[B, N]`.
-pub type Rows<D> = Tensor<(usize, usize), f32, D>;
 
 // ANCHOR: weighted
 /// The weighted noise regression (1/B) Σ_b w_b · mean_n (ε_bn − ε̂_bn)²: each example's squared

@@ -11,14 +11,18 @@ mod diagram;
 mod figure;
 mod font;
 mod png;
+pub mod progress;
 
 pub use chart::{
     histogram_density, line_chart, scatter_image, scatter_panels, subscript, LineChart, Scale,
     ScatterPanel, Series, PALETTE,
 };
 pub use diagram::{Arrow, Diagram, Label, Node};
-pub use figure::{Figure, FigureError};
+pub use figure::{
+    compare, difference, Difference, Figure, FigureError, Mismatch, Reproducible, Tolerance,
+};
 pub use png::{animated_gif, encode_png, Gif, Png};
+pub use progress::Progress;
 
 /// Anything that can go wrong while drawing or encoding a figure.
 #[derive(Debug, thiserror::Error)]

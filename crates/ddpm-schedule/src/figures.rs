@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use ddpm_plot::{line_chart, Figure, FigureError, LineChart, Png};
+use ddpm_plot::{line_chart, Figure, FigureError, LineChart, Png, Reproducible};
 
 use crate::{BetaSchedule, Schedule};
 
@@ -12,10 +12,12 @@ pub const FIGURES: &[Figure] = &[
     Figure {
         file: "schedules.png",
         render: |root| Ok(schedules(root)?.0),
+        reproducible: Reproducible::Exactly,
     },
     Figure {
         file: "signal-noise.png",
         render: |root| Ok(signal_noise(root)?.0),
+        reproducible: Reproducible::Exactly,
     },
 ];
 

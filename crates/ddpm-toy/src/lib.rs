@@ -26,5 +26,8 @@ pub mod train;
 pub use distance::sliced_wasserstein;
 pub use embedding::timestep_embedding;
 pub use model::{DeviceEpsMlp, EpsMlp, Points, ToyModel};
-pub use sample::{sample, MixtureDenoiser, NoisePredictor, Sampled};
+pub use sample::{
+    sample, Ancestral, Chain, Denoiser, MixtureDenoiser, SampleOptions, Sampled, Sampler,
+    SamplerKind,
+};
 pub use train::{train, TrainConfig};

@@ -1,27 +1,184 @@
-//! Algorithm 2: ancestral sampling from x_T ~ N(0, I) down to x_0.
+//! Algorithm 2: ancestral sampling from x_T ~ N(0, I) down to x_0 — for any data that comes as
+//! rows of numbers (chapter 6's points, chapter 8's images), behind one sampler interface.
 
-use ddpm_data::{tensor_to_points, GaussianMixture, Point};
+use ddpm_data::{GaussianMixture, Point};
+use ddpm_forward::Rows;
+use ddpm_loss::Objective;
+use ddpm_plot::Progress;
 use ddpm_schedule::{randn, Schedule};
-use ddpm_vlb::ModelVariance;
+use ddpm_vlb::{p_sample_step, ModelVariance};
 use dfdx::prelude::*;
 use rand::Rng;
 
-use crate::model::{DeviceEpsMlp, Points};
+use crate::model::DeviceEpsMlp;
 
-/// Anything that predicts the noise in a batch of points at step t.
-pub trait NoisePredictor<D: Device<f32>> {
-    fn predict_eps(&self, x_t: &Points<D>, t: usize) -> Points<D>;
+/// A network, or any function, that sees a batch x_t as rows (`[B, N]`) with each row's step
+/// and returns its output for every row: ε̂, x̂₀ or v̂, as its [`Objective`] says.
+pub trait Denoiser<D: Device<f32>> {
+    fn denoise(&self, x_t: Rows<D>, ts: &[usize]) -> Rows<D>;
 }
 
-impl<const H: usize, const E: usize, D: Device<f32>> NoisePredictor<D>
-    for DeviceEpsMlp<H, E, f32, D>
-{
-    fn predict_eps(&self, x_t: &Points<D>, t: usize) -> Points<D> {
-        self.forward(x_t.clone(), &vec![t; x_t.shape().0])
+impl<const H: usize, const E: usize, D: Device<f32>> Denoiser<D> for DeviceEpsMlp<H, E, f32, D> {
+    fn denoise(&self, x_t: Rows<D>, ts: &[usize]) -> Rows<D> {
+        let n = x_t.shape().0;
+        self.forward(x_t.reshape_like(&(n, Const::<2>)), ts)
+            .reshape_like(&(n, 2))
     }
 }
 
-/// The samples, and the whole batch at each step that was asked for.
+/// How to sample: the reverse variance σ_t², what the model outputs, which steps to keep, and
+/// where to show progress.
+#[derive(Clone, Copy)]
+pub struct SampleOptions<'a> {
+    pub variance: ModelVariance,
+    pub objective: Objective,
+    /// The steps t whose whole batch x_t is kept (0 = the result).
+    pub keep: &'a [usize],
+    pub progress: Option<&'a Progress>,
+}
+
+impl Default for SampleOptions<'_> {
+    /// Ho et al.'s choice: σ_t² = β_t, an ε-model, nothing kept, no progress.
+    fn default() -> Self {
+        Self {
+            variance: ModelVariance::Beta,
+            objective: Objective::Eps,
+            keep: &[],
+            progress: None,
+        }
+    }
+}
+
+/// A sampler's result on the host: `n` rows of `dim` numbers, and x_t at each kept step.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Chain {
+    pub dim: usize,
+    pub x0: Vec<f32>,
+    /// (t, x_t) for each t in the options' `keep`, from t = T down (t = 0 is the result).
+    pub frames: Vec<(usize, Vec<f32>)>,
+}
+
+/// A way to turn noise into samples with a trained model. Samplers share this interface, so
+/// the CLI and the evaluation pick one by name ([`SamplerKind`]) and a new one joins without
+/// touching the others.
+pub trait Sampler {
+    /// Draws `n` samples of `dim` numbers (`shape` = (n, dim)): x_T ~ N(0, I) from `rng`, then
+    /// the reverse process.
+    fn sample<D: Device<f32>>(
+        &self,
+        dev: &D,
+        model: &impl Denoiser<D>,
+        s: &Schedule,
+        shape: (usize, usize),
+        rng: &mut impl Rng,
+        opts: &SampleOptions,
+    ) -> Chain;
+
+    /// How many network calls a sample costs (for progress bars and time budgets).
+    fn steps(&self, s: &Schedule) -> usize;
+}
+
+/// Algorithm 2 of Ho et al.: every step from T down to 1.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Ancestral;
+
+// ANCHOR: algorithm2
+impl Sampler for Ancestral {
+    /// Algorithm 2: x_T ~ N(0, I); for t = T, …, 1: z ~ N(0, I) if t > 1 else z = 0,
+    /// x_{t−1} = (1/√α_t)(x_t − β_t/√(1 − ᾱ_t) · ε_θ(x_t, t)) + σ_t z.
+    fn sample<D: Device<f32>>(
+        &self,
+        dev: &D,
+        model: &impl Denoiser<D>,
+        s: &Schedule,
+        (n, dim): (usize, usize),
+        rng: &mut impl Rng,
+        opts: &SampleOptions,
+    ) -> Chain {
+        let mut x: Rows<D> = randn(dev, (n, dim), rng);
+        let mut frames = Vec::new();
+        for t in (1..=s.t_max()).rev() {
+            if opts.keep.contains(&t) {
+                frames.push((t, x.as_vec()));
+            }
+            let ts = vec![t; n];
+            let out = model.denoise(x.clone(), &ts);
+            let eps = opts.objective.eps_hat(s, out, &x, &ts);
+            let z = (t > 1).then(|| randn(dev, (n, dim), rng));
+            x = p_sample_step(s, t, x, eps, opts.variance, z);
+            if let Some(p) = opts.progress {
+                p.inc(1);
+            }
+        }
+        let x0 = x.as_vec();
+        if opts.keep.contains(&0) {
+            frames.push((0, x0.clone()));
+        }
+        Chain { dim, x0, frames }
+    }
+
+    fn steps(&self, s: &Schedule) -> usize {
+        s.t_max()
+    }
+}
+// ANCHOR_END: algorithm2
+
+/// The samplers, by the names the command line uses.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum SamplerKind {
+    /// Algorithm 2 (Ho et al. 2020): T steps.
+    #[default]
+    Ancestral,
+}
+
+impl SamplerKind {
+    pub const ALL: [SamplerKind; 1] = [SamplerKind::Ancestral];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            SamplerKind::Ancestral => "ancestral",
+        }
+    }
+
+    /// Runs the named sampler (see [`Sampler::sample`]).
+    pub fn sample<D: Device<f32>>(
+        self,
+        dev: &D,
+        model: &impl Denoiser<D>,
+        s: &Schedule,
+        shape: (usize, usize),
+        rng: &mut impl Rng,
+        opts: &SampleOptions,
+    ) -> Chain {
+        match self {
+            SamplerKind::Ancestral => Ancestral.sample(dev, model, s, shape, rng, opts),
+        }
+    }
+
+    pub fn steps(self, s: &Schedule) -> usize {
+        match self {
+            SamplerKind::Ancestral => Ancestral.steps(s),
+        }
+    }
+}
+
+impl std::fmt::Display for SamplerKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl std::str::FromStr for SamplerKind {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        Self::ALL
+            .into_iter()
+            .find(|k| k.name() == s)
+            .ok_or_else(|| format!("unknown sampler '{s}': expected ancestral"))
+    }
+}
+
+/// Points sampled with Algorithm 2, and the whole batch at each step that was asked for.
 #[derive(Clone, Debug)]
 pub struct Sampled {
     pub points: Vec<Point>,
@@ -29,41 +186,36 @@ pub struct Sampled {
     pub trajectory: Vec<(usize, Vec<Point>)>,
 }
 
-// ANCHOR: algorithm2
-/// Algorithm 2 of Ho et al.: x_T ~ N(0, I); for t = T, …, 1: z ~ N(0, I) if t > 1 else z = 0,
-/// x_{t−1} = (1/√α_t) (x_t − β_t/√(1 − ᾱ_t) · ε_θ(x_t, t)) + σ_t z. Keeps x_t for each t in `keep`.
+fn to_points(v: &[f32]) -> Vec<Point> {
+    v.chunks(2).map(|p| [p[0], p[1]]).collect()
+}
+
+/// `n` points from an ε-model with Algorithm 2 ([`Ancestral`]), keeping x_t for each t in
+/// `keep`.
 pub fn sample<D: Device<f32>>(
     dev: &D,
-    model: &impl NoisePredictor<D>,
+    model: &impl Denoiser<D>,
     s: &Schedule,
     n: usize,
     variance: ModelVariance,
     keep: &[usize],
     rng: &mut impl Rng,
 ) -> Sampled {
-    let mut x: Points<D> = randn(dev, (n, Const), rng);
-    let mut trajectory = Vec::new();
-    for t in (1..=s.t_max()).rev() {
-        if keep.contains(&t) {
-            trajectory.push((t, tensor_to_points(&x)));
-        }
-        let eps = model.predict_eps(&x, t);
-        let mean = (x - eps * (s.beta(t) / s.sqrt_one_minus_alpha_bar(t)) as f32)
-            * (1.0 / s.alpha(t).sqrt()) as f32;
-        x = if t > 1 {
-            let z: Points<D> = randn(dev, (n, Const), rng);
-            mean + z * variance.variance(s, t).sqrt() as f32
-        } else {
-            mean
-        };
+    let opts = SampleOptions {
+        variance,
+        keep,
+        ..Default::default()
+    };
+    let chain = Ancestral.sample(dev, model, s, (n, 2), rng, &opts);
+    Sampled {
+        points: to_points(&chain.x0),
+        trajectory: chain
+            .frames
+            .iter()
+            .map(|(t, v)| (*t, to_points(v)))
+            .collect(),
     }
-    let points = tensor_to_points(&x);
-    if keep.contains(&0) {
-        trajectory.push((0, points.clone()));
-    }
-    Sampled { points, trajectory }
 }
-// ANCHOR_END: algorithm2
 
 /// The exact noise predictor of a Gaussian-mixture dataset, E[ε | x_t], known in closed form.
 ///
@@ -105,12 +257,13 @@ impl MixtureDenoiser<'_> {
     // ANCHOR_END: exact_eps
 }
 
-impl<D: Device<f32>> NoisePredictor<D> for MixtureDenoiser<'_> {
-    fn predict_eps(&self, x_t: &Points<D>, t: usize) -> Points<D> {
+impl<D: Device<f32>> Denoiser<D> for MixtureDenoiser<'_> {
+    fn denoise(&self, x_t: Rows<D>, ts: &[usize]) -> Rows<D> {
         let v: Vec<f32> = x_t
             .as_vec()
             .chunks(2)
-            .flat_map(|p| {
+            .zip(ts)
+            .flat_map(|(p, &t)| {
                 self.exact_eps([p[0] as f64, p[1] as f64], t)
                     .map(|e| e as f32)
             })

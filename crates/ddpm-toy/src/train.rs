@@ -3,10 +3,10 @@
 use ddpm_data::{points_to_tensor, Point};
 use ddpm_forward::{q_sample, Rows};
 use ddpm_loss::l_simple;
+use ddpm_plot::Progress;
 use ddpm_schedule::{randn, Schedule};
 use dfdx::optim::{Adam, AdamConfig};
 use dfdx::prelude::*;
-use indicatif::{ProgressBar, ProgressStyle};
 use rand::{rngs::StdRng, Rng, SeedableRng};
 
 use crate::model::DeviceEpsMlp;
@@ -32,20 +32,6 @@ impl Default for TrainConfig {
             seed: 0,
         }
     }
-}
-
-fn progress_bar(steps: usize, show: bool) -> ProgressBar {
-    if !show {
-        return ProgressBar::hidden();
-    }
-    let bar = ProgressBar::new(steps as u64);
-    bar.set_style(
-        ProgressStyle::with_template(
-            "{bar:30} {pos}/{len} steps  loss {msg}  {per_sec}  eta {eta}",
-        )
-        .expect("valid template"),
-    );
-    bar
 }
 
 /// The learning rate at `step`: `cfg.lr` for the first half of training, then falling linearly
@@ -80,7 +66,7 @@ pub fn train<const H: usize, const E: usize, D: Device<f32>>(
     let mut rng = StdRng::seed_from_u64(cfg.seed);
     let mut grads = model.alloc_grads();
     let mut losses = Vec::with_capacity(cfg.steps);
-    let bar = progress_bar(cfg.steps, show_progress);
+    let bar = Progress::new(cfg.steps as u64, "training", "steps", show_progress);
     // ANCHOR: algorithm1
     for step in 0..cfg.steps {
         opt.cfg.lr = learning_rate(cfg, step);
@@ -108,11 +94,11 @@ pub fn train<const H: usize, const E: usize, D: Device<f32>>(
         // ANCHOR_END: algorithm1
         if losses.len() % 50 == 0 {
             let recent = &losses[losses.len() - 50..];
-            bar.set_message(format!("{:.4}", recent.iter().sum::<f32>() / 50.0));
+            bar.set_message(format!("loss {:.4}", recent.iter().sum::<f32>() / 50.0));
         }
         bar.inc(1);
     }
-    bar.finish_and_clear();
+    bar.finish();
     losses
 }
 

@@ -2,10 +2,10 @@
 //! the step and the run's config — written atomically, read back with an error that names the
 //! file and what is wrong with it.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 
-use ::safetensors::tensor::{Dtype as StDtype, TensorView};
+use ::safetensors::tensor::Dtype as StDtype;
 use dfdx::nn::tensor_collection::{
     RecursiveWalker, TensorCollection, TensorOptions, TensorVisitor, ViewTensorMut, ViewTensorName,
     ViewTensorRef,
@@ -126,6 +126,40 @@ fn fill_named<M: TensorCollection<f32, D>, D: Device<f32>>(
     f.error.map_or(Ok(()), Err)
 }
 
+/// The safetensors encoding of f32 tensors `(name, shape, values)` with string metadata, in one
+/// canonical form: the JSON header's keys sorted, the tensors' data in name order, the header
+/// padded with spaces to a multiple of 8 bytes. Equal tensors and metadata give equal bytes
+/// (the `safetensors` crate's own writer orders the metadata by hash, so equal runs would not).
+/// Read back by the `safetensors` crate, which checks the layout.
+pub fn encode_safetensors(
+    tensors: &[(String, Vec<usize>, Vec<f32>)],
+    metadata: &BTreeMap<String, String>,
+) -> Vec<u8> {
+    let mut order: Vec<&(String, Vec<usize>, Vec<f32>)> = tensors.iter().collect();
+    order.sort_by(|a, b| a.0.cmp(&b.0));
+    // serde_json's map is a BTreeMap: the header's keys come out sorted.
+    let mut header = serde_json::Map::new();
+    header.insert("__metadata__".into(), serde_json::json!(metadata));
+    let mut offset = 0usize;
+    for (name, shape, values) in &order {
+        let end = offset + 4 * values.len();
+        header.insert(
+            name.clone(),
+            serde_json::json!({"dtype": "F32", "shape": shape, "data_offsets": [offset, end]}),
+        );
+        offset = end;
+    }
+    let mut json = serde_json::Value::Object(header).to_string().into_bytes();
+    json.resize(json.len().next_multiple_of(8), b' ');
+    let mut out = Vec::with_capacity(8 + json.len() + offset);
+    out.extend_from_slice(&(json.len() as u64).to_le_bytes());
+    out.extend_from_slice(&json);
+    for (_, _, values) in order {
+        out.extend(values.iter().flat_map(|x| x.to_le_bytes()));
+    }
+    out
+}
+
 const PARTS: [&str; 4] = ["model", "ema", "adam_m", "adam_v"];
 
 impl<M: Clone> Checkpoint<M> {
@@ -148,30 +182,13 @@ impl<M: Clone> Checkpoint<M> {
         {
             all.extend(named_tensors(m, part));
         }
-        let bytes: Vec<Vec<u8>> = all
-            .iter()
-            .map(|(_, _, v)| v.iter().flat_map(|x| x.to_le_bytes()).collect())
-            .collect();
-        let views: Vec<(String, TensorView)> = all
-            .iter()
-            .zip(&bytes)
-            .map(|((name, shape, _), b)| {
-                let view = TensorView::new(StDtype::F32, shape.clone(), b).expect("consistent");
-                (name.clone(), view)
-            })
-            .collect();
-        let metadata = HashMap::from([
+        let metadata = BTreeMap::from([
             ("format".to_string(), FORMAT.to_string()),
             ("step".to_string(), self.step.to_string()),
             ("adam_t".to_string(), self.adam.t.to_string()),
             ("config".to_string(), self.config.to_json().to_string()),
         ]);
-        let data = ::safetensors::serialize(views, &Some(metadata)).map_err(|e| {
-            io(std::io::Error::new(
-                std::io::ErrorKind::InvalidData,
-                e.to_string(),
-            ))
-        })?;
+        let data = encode_safetensors(&all, &metadata);
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(io)?;
         }
@@ -182,7 +199,13 @@ impl<M: Clone> Checkpoint<M> {
             f.write_all(&data).map_err(io)?;
             f.sync_all().map_err(io)?;
         }
-        std::fs::rename(&tmp, path).map_err(io)
+        std::fs::rename(&tmp, path).map_err(io)?;
+        // The rename itself is durable only once the folder is flushed too.
+        let dir = path.parent().filter(|d| !d.as_os_str().is_empty());
+        if let Ok(d) = std::fs::File::open(dir.unwrap_or(Path::new("."))) {
+            let _ = d.sync_all();
+        }
+        Ok(())
     }
     // ANCHOR_END: save
 
@@ -225,11 +248,25 @@ pub fn read_config(path: &Path) -> Result<TrainConfig, CheckpointError> {
     Ok(read_file(path)?.0)
 }
 
+/// The largest checkpoint file read (the `base` UNet's is about 10 MB): a path to something
+/// else entirely is refused before it is read into memory.
+pub const MAX_CHECKPOINT_BYTES: u64 = 1 << 30;
+
 fn read_file(path: &Path) -> Result<(TrainConfig, usize, i32, Tensors), CheckpointError> {
-    let data = std::fs::read(path).map_err(|source| CheckpointError::Io {
+    let io = |source| CheckpointError::Io {
         path: path.to_path_buf(),
         source,
-    })?;
+    };
+    let size = std::fs::metadata(path).map_err(io)?.len();
+    if size > MAX_CHECKPOINT_BYTES {
+        return Err(CheckpointError::NotACheckpoint {
+            path: path.to_path_buf(),
+            reason: format!(
+                "it is {size} bytes, more than any course checkpoint ({MAX_CHECKPOINT_BYTES})"
+            ),
+        });
+    }
+    let data = std::fs::read(path).map_err(io)?;
     let not_st = |reason: String| CheckpointError::NotSafetensors {
         path: path.to_path_buf(),
         reason,
@@ -249,17 +286,22 @@ fn read_file(path: &Path) -> Result<(TrainConfig, usize, i32, Tensors), Checkpoi
     if meta.get("format").map(String::as_str) != Some(FORMAT) {
         return Err(not_ckpt(&format!("its format is not '{FORMAT}'")));
     }
-    let num = |key: &str| -> Result<i64, CheckpointError> {
+    let num = |key: &str| -> Result<u64, CheckpointError> {
         meta.get(key)
             .and_then(|s| s.parse().ok())
             .ok_or_else(|| not_ckpt(&format!("metadata '{key}' missing or not a number")))
     };
-    let (step, adam_t) = (num("step")? as usize, num("adam_t")? as i32);
+    let step = num("step")? as usize;
+    let adam_t =
+        i32::try_from(num("adam_t")?).map_err(|_| not_ckpt("metadata 'adam_t' out of range"))?;
     let config_json: serde_json::Value = meta
         .get("config")
         .and_then(|s| serde_json::from_str(s).ok())
         .ok_or_else(|| not_ckpt("metadata 'config' missing or not JSON"))?;
     let config = TrainConfig::from_json(&config_json).map_err(|e| not_ckpt(&e.to_string()))?;
+    config
+        .validate()
+        .map_err(|e| not_ckpt(&format!("its config is not a valid run: {e}")))?;
     let mut tensors = HashMap::new();
     for (name, view) in st.tensors() {
         if view.dtype() != StDtype::F32 {

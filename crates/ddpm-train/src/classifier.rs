@@ -3,13 +3,13 @@
 
 use std::path::Path;
 
-use ddpm_data::{pixels_to_unit, Dataset, Images};
+use ddpm_data::{images_to_tensor, Dataset, Images};
+use ddpm_plot::Progress;
 use ddpm_unet::blocks::{Act, DeviceConv};
 use ddpm_unet::ConvDevice;
 use dfdx::nn::modules;
 use dfdx::optim::{Adam, AdamConfig};
 use dfdx::prelude::*;
-use indicatif::{ProgressBar, ProgressStyle};
 use rand::{rngs::StdRng, seq::SliceRandom, SeedableRng};
 
 /// Width of the penultimate layer (the features the Fréchet distance compares).
@@ -89,21 +89,13 @@ impl<D: ConvDevice> DeviceClassifier<f32, D> {
         let mut probs = Vec::with_capacity(images.count * 10);
         for start in (0..images.count).step_by(500) {
             let idx: Vec<usize> = (start..(start + 500).min(images.count)).collect();
-            let x = to_tensor(&dev, &images.select(&idx));
+            let x = images_to_tensor(&dev, &images.select(&idx));
             let f = self.features(x);
             probs.extend(self.out.forward(f.clone()).softmax::<Axis<1>>().as_vec());
             features.extend(f.as_vec());
         }
         Predictions { features, probs }
     }
-}
-
-/// Images as a `[N, 1, 28, 28]` tensor in [−1, 1].
-pub fn to_tensor<D: Device<f32>>(dev: &D, images: &Images) -> Act<D, NoneTape> {
-    dev.tensor_from_vec(
-        images.pixels.iter().map(|&p| pixels_to_unit(p)).collect(),
-        (images.count, 1, images.rows, images.cols),
-    )
 }
 
 /// Per image: the 64 features and the 10 class probabilities, row-major.
@@ -168,24 +160,18 @@ pub fn train_classifier<D: ConvDevice>(
     let mut rng = StdRng::seed_from_u64(seed);
     let mut order: Vec<usize> = (0..train.len()).collect();
     let batch = 128;
-    let bar = if show_progress {
-        let b = ProgressBar::new((epochs * train.len().div_ceil(batch)) as u64);
-        b.set_style(
-            ProgressStyle::with_template(
-                "classifier {bar:30} {pos}/{len} batches  loss {msg}  eta {eta}",
-            )
-            .expect("valid template"),
-        );
-        b
-    } else {
-        ProgressBar::hidden()
-    };
+    let bar = Progress::new(
+        (epochs * train.len().div_ceil(batch)) as u64,
+        "classifier",
+        "batches",
+        show_progress,
+    );
     let mut epoch_losses = Vec::new();
     for _ in 0..epochs {
         order.shuffle(&mut rng);
         let (mut sum, mut n) = (0.0, 0);
         for idx in order.chunks(batch) {
-            let x = to_tensor(&dev, &train.images.select(idx));
+            let x = images_to_tensor(&dev, &train.images.select(idx));
             let mut onehot = vec![0.0f32; idx.len() * 10];
             for (row, &i) in idx.iter().enumerate() {
                 onehot[row * 10 + train.labels[i] as usize] = 1.0;
@@ -199,11 +185,11 @@ pub fn train_classifier<D: ConvDevice>(
                 .expect("every parameter has a gradient");
             model.zero_grads(&mut grads);
             bar.inc(1);
-            bar.set_message(format!("{:.4}", sum / n as f32));
+            bar.set_message(format!("loss {:.4}", sum / n as f32));
         }
         epoch_losses.push(sum / n as f32);
     }
-    bar.finish_and_clear();
+    bar.finish();
     epoch_losses
 }
 // ANCHOR_END: train_classifier

@@ -1,57 +1,106 @@
 //! A training run's settings: everything that decides its result, stored in every checkpoint.
 
+use ddpm_loss::Objective;
 use ddpm_schedule::{BetaSchedule, Schedule};
-use serde_json::{json, Value};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
 
 use crate::Preset;
 
 // ANCHOR: train_config
 /// What a run trains and how. Two runs with equal configs and seeds produce equal weights.
-#[derive(Clone, Debug, PartialEq)]
+///
+/// Each setting is declared once, here: its doc comment is the `--help` text of its flag, its
+/// `default_value_t` the default (also of [`TrainConfig::default`]), and serde stores it in
+/// every checkpoint under the field's name.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, clap::Args)]
 pub struct TrainConfig {
-    /// The UNet size.
+    /// The UNet's size.
+    #[arg(long, default_value_t = Preset::Small)]
     pub preset: Preset,
-    /// The β schedule and its number of steps T.
+    /// The β schedule: linear, cosine, quadratic or sigmoid (chapter 2).
+    #[arg(long, default_value_t = BetaSchedule::Linear)]
+    #[serde(with = "by_name")]
     pub schedule: BetaSchedule,
+    /// What the network learns to output: eps (the noise, Ho et al.), x0 (the clean digit) or v
+    /// (√ᾱ_t ε − √(1 − ᾱ_t) x₀, Salimans & Ho 2022).
+    #[arg(long, default_value_t = Objective::Eps)]
+    #[serde(default, with = "by_name")] // absent in checkpoints of ε-models written before
+    pub objective: Objective,
+    /// T, the number of diffusion steps.
+    #[arg(long = "t-max", default_value_t = 1000)]
     pub t_max: usize,
-    /// Gradient steps, and images per step.
+    /// Gradient steps.
+    #[arg(long, default_value_t = 1400)]
     pub steps: usize,
+    /// Training images per step.
+    #[arg(long, default_value_t = 64)]
     pub batch: usize,
-    /// Adam's peak learning rate: reached after `warmup` steps, then decayed along a cosine to
+    /// Adam's peak learning rate: reached after --warmup steps, then decayed along a cosine to
     /// 10% of it at the last step.
+    #[arg(long, default_value_t = 2e-3)]
     pub lr: f64,
+    /// Steps of linear learning-rate warm-up from lr/warmup to lr.
+    #[arg(long, default_value_t = 200)]
     pub warmup: usize,
-    /// Gradients are scaled down to this global norm when larger.
+    /// Gradients are scaled down to this global (L2) norm when larger.
+    #[arg(long = "grad-clip", default_value_t = 1.0)]
     pub grad_clip: f64,
-    /// Decay of the exponential moving average of the weights (the weights that sample).
+    /// Decay of the exponential moving average of the weights (the weights that sample);
+    /// early in training the smaller (1 + step)/(10 + step) is used.
+    #[arg(long = "ema-decay", default_value_t = 0.999)]
     pub ema_decay: f64,
-    /// Dropout in the residual blocks while training (0 = none). With dropout, a resumed run
-    /// is statistically but not bit-for-bit the uninterrupted one (dfdx's device RNG draws
-    /// the masks and is not checkpointed).
+    /// Dropout probability in the residual blocks while training (0 = none). With dropout, a
+    /// resumed run is statistically but not bit-for-bit the uninterrupted one (dfdx's device
+    /// RNG draws the masks and is not checkpointed).
+    #[arg(long, default_value_t = 0.0)]
+    #[serde(default)] // absent in checkpoints written before dropout existed: none
     pub dropout: f32,
+    /// Seed of the initial weights, the batches, the steps t and the noise.
+    #[arg(long, default_value_t = 0)]
     pub seed: u64,
 }
 // ANCHOR_END: train_config
 
 impl Default for TrainConfig {
-    /// The README's main job: the small UNet, 1,400 steps of 64 images — about eight minutes
-    /// on two CPU cores (chapter 8 states the budget and what it reaches).
+    /// The flags' defaults: the README's main job at its reference length (the small UNet,
+    /// 1,400 steps of 64 images; `ddpm quickstart` fits the step count to its time budget).
     fn default() -> Self {
-        Self {
-            preset: Preset::Small,
-            schedule: BetaSchedule::Linear,
-            t_max: 1000,
-            steps: 1400,
-            batch: 64,
-            lr: 2e-3,
-            warmup: 200,
-            grad_clip: 1.0,
-            ema_decay: 0.999,
-            dropout: 0.0,
-            seed: 0,
-        }
+        use clap::{Args, FromArgMatches};
+        let cmd = Self::augment_args(clap::Command::new("defaults"));
+        Self::from_arg_matches(&cmd.get_matches_from(["defaults"]))
+            .expect("every setting has a default")
     }
 }
+
+/// Stores a type with a name (`Display`) and a parser (`FromStr`) as that name.
+mod by_name {
+    use std::fmt::Display;
+    use std::str::FromStr;
+
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<T: Display, S: Serializer>(v: &T, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(v)
+    }
+
+    pub fn deserialize<'de, T, D>(d: D) -> Result<T, D::Error>
+    where
+        T: FromStr,
+        T::Err: Display,
+        D: Deserializer<'de>,
+    {
+        let name = String::deserialize(d)?;
+        name.parse().map_err(serde::de::Error::custom)
+    }
+}
+
+/// The most diffusion steps a run may have (DDPM uses 1,000; the schedules are tables of T
+/// numbers, so a corrupt checkpoint's T must not size an allocation).
+pub const MAX_T: usize = 100_000;
+/// The most images per training step (a batch of 4,096 of the `base` UNet already needs tens
+/// of gigabytes of activations).
+pub const MAX_BATCH: usize = 4096;
 
 /// A setting that cannot train anything, with the reason.
 #[derive(Debug, thiserror::Error, PartialEq)]
@@ -62,6 +111,10 @@ pub enum ConfigError {
     ZeroBatch,
     #[error("--t-max must be at least 2 for a diffusion (got {0})")]
     TooFewDiffusionSteps(usize),
+    #[error("--t-max {0} is more diffusion steps than the course supports ({MAX_T})")]
+    TooManyDiffusionSteps(usize),
+    #[error("--batch {0} is more images per step than the course supports ({MAX_BATCH})")]
+    BatchTooLarge(usize),
     #[error("--lr must be a positive finite number (got {0})")]
     BadLearningRate(f64),
     #[error("--ema-decay must be in [0, 1) (got {0})")]
@@ -87,6 +140,12 @@ impl TrainConfig {
         }
         if self.t_max < 2 {
             return Err(ConfigError::TooFewDiffusionSteps(self.t_max));
+        }
+        if self.t_max > MAX_T {
+            return Err(ConfigError::TooManyDiffusionSteps(self.t_max));
+        }
+        if self.batch > MAX_BATCH {
+            return Err(ConfigError::BatchTooLarge(self.batch));
         }
         if !(self.lr.is_finite() && self.lr > 0.0) {
             return Err(ConfigError::BadLearningRate(self.lr));
@@ -127,50 +186,18 @@ impl TrainConfig {
     }
 
     pub fn to_json(&self) -> Value {
-        json!({
-            "preset": self.preset.name(),
-            "schedule": self.schedule.name(),
-            "t_max": self.t_max,
-            "steps": self.steps,
-            "batch": self.batch,
-            "lr": self.lr,
-            "warmup": self.warmup,
-            "grad_clip": self.grad_clip,
-            "ema_decay": self.ema_decay,
-            "dropout": self.dropout,
-            "seed": self.seed,
-        })
+        serde_json::to_value(self).expect("a config is plain data")
     }
 
     pub fn from_json(v: &Value) -> Result<Self, ConfigError> {
-        let bad = |field: &str| ConfigError::Unreadable(format!("missing or invalid '{field}'"));
-        let str_field = |f: &str| v.get(f).and_then(Value::as_str).ok_or_else(|| bad(f));
-        let u = |f: &str| v.get(f).and_then(Value::as_u64).ok_or_else(|| bad(f));
-        let x = |f: &str| v.get(f).and_then(Value::as_f64).ok_or_else(|| bad(f));
-        Ok(Self {
-            preset: str_field("preset")?
-                .parse()
-                .map_err(ConfigError::Unreadable)?,
-            schedule: str_field("schedule")?
-                .parse()
-                .map_err(|e| ConfigError::Unreadable(format!("{e}")))?,
-            t_max: u("t_max")? as usize,
-            steps: u("steps")? as usize,
-            batch: u("batch")? as usize,
-            lr: x("lr")?,
-            warmup: u("warmup")? as usize,
-            grad_clip: x("grad_clip")?,
-            ema_decay: x("ema_decay")?,
-            // Absent in checkpoints written before dropout existed: none.
-            dropout: v.get("dropout").and_then(Value::as_f64).unwrap_or(0.0) as f32,
-            seed: u("seed")?,
-        })
+        Self::deserialize(v).map_err(|e| ConfigError::Unreadable(e.to_string()))
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     #[test]
     fn nonsensical_settings_are_rejected_by_name() {
@@ -203,7 +230,37 @@ mod tests {
             ..Default::default()
         };
         assert_eq!(TrainConfig::from_json(&c.to_json()).unwrap(), c);
-        assert!(TrainConfig::from_json(&json!({"preset": "tiny"})).is_err());
+        let err = TrainConfig::from_json(&json!({"preset": "tiny"})).unwrap_err();
+        assert!(err.to_string().contains("schedule"), "{err}");
+        let mut bad = c.to_json();
+        bad["preset"] = json!("huge");
+        let err = TrainConfig::from_json(&bad).unwrap_err();
+        assert!(err.to_string().contains("huge"), "{err}");
+    }
+
+    /// Checkpoints written before dropout existed have no "dropout": none. The committed
+    /// checkpoint's config (written by the hand-made JSON of the first version) still reads.
+    #[test]
+    fn old_configs_still_read() {
+        let mut old = TrainConfig::default().to_json();
+        old.as_object_mut().unwrap().remove("dropout");
+        assert_eq!(TrainConfig::from_json(&old).unwrap().dropout, 0.0);
+        let committed = json!({"batch":64,"dropout":0.0,"ema_decay":0.999,"grad_clip":1.0,
+            "lr":0.002,"preset":"small","schedule":"linear","seed":1,"steps":8000,"t_max":1000,
+            "warmup":200});
+        let c = TrainConfig::from_json(&committed).unwrap();
+        assert_eq!((c.preset, c.steps, c.seed), (Preset::Small, 8000, 1));
+    }
+
+    /// The defaults come from the flags' declarations.
+    #[test]
+    fn defaults_are_the_flags_defaults() {
+        let c = TrainConfig::default();
+        assert_eq!(
+            (c.preset, c.schedule, c.t_max, c.batch),
+            (Preset::Small, BetaSchedule::Linear, 1000, 64)
+        );
+        assert_eq!((c.lr, c.ema_decay, c.dropout), (2e-3, 0.999, 0.0));
     }
 
     #[test]

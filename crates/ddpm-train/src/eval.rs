@@ -2,16 +2,17 @@
 //! dimension (chapter 4's code), and how a classifier sees its samples.
 
 use ddpm_data::{pixels_to_unit, Dataset, Images};
+use ddpm_loss::Objective;
+use ddpm_plot::Progress;
 use ddpm_schedule::Schedule;
+use ddpm_toy::Denoiser;
 use ddpm_unet::ConvDevice;
 use ddpm_vlb::{vlb_terms, ModelVariance};
-use indicatif::{ProgressBar, ProgressStyle};
 use rand::Rng;
-use serde_json::{json, Value};
+use serde::Serialize;
 
-use crate::classifier::{DeviceClassifier, FEATURES};
+use crate::classifier::{accuracy, DeviceClassifier, FEATURES};
 use crate::frechet::frechet_between;
-use crate::net::EpsNet;
 
 /// Mean and standard error of the mean.
 pub fn mean_sem(v: &[f64]) -> (f64, f64) {
@@ -23,75 +24,58 @@ pub fn mean_sem(v: &[f64]) -> (f64, f64) {
 
 // ANCHOR: bits_per_dim
 /// L_vlb of each image in `images`, in bits per dimension: all T + 1 terms with chapter 4's
-/// [`vlb_terms`], the network called once per step t on the whole batch.
-pub fn bits_per_dim<D: ConvDevice, M: EpsNet<D>>(
+/// [`vlb_terms`], the network called once per step t on the whole batch (its output turned
+/// into ε̂ by the run's objective).
+#[allow(clippy::too_many_arguments)]
+pub fn bits_per_dim<D: ConvDevice, M: Denoiser<D>>(
     dev: &D,
     model: &M,
     s: &Schedule,
     images: &Images,
     variance: ModelVariance,
+    objective: Objective,
     rng: &mut impl Rng,
-    show_progress: bool,
+    progress: Option<&Progress>,
 ) -> Vec<f64> {
-    let n = images.count;
+    let (n, dim) = (images.count, images.image_len());
     let x0: Vec<f64> = images
         .pixels
         .iter()
         .map(|&p| pixels_to_unit(p) as f64)
         .collect();
-    let bar = progress(s.t_max(), "bits/dim", show_progress);
     let mut eps_model = |x_t: &[f64], t: usize| -> Vec<f64> {
-        let x = dev.tensor_from_vec(x_t.iter().map(|&v| v as f32).collect(), (n, 1, 28, 28));
-        bar.inc(1);
-        model
-            .eps(x, &vec![t; n])
+        let x = dev.tensor_from_vec(x_t.iter().map(|&v| v as f32).collect(), (n, dim));
+        let ts = vec![t; n];
+        if let Some(p) = progress {
+            p.inc(1);
+        }
+        let out = model.denoise(x.clone(), &ts);
+        objective
+            .eps_hat(s, out, &x, &ts)
             .as_vec()
             .into_iter()
             .map(f64::from)
             .collect()
     };
-    let terms = vlb_terms(s, &mut eps_model, &x0, images.image_len(), variance, rng);
-    bar.finish_and_clear();
-    terms.bits_per_dim()
+    vlb_terms(s, &mut eps_model, &x0, dim, variance, rng).bits_per_dim()
 }
 // ANCHOR_END: bits_per_dim
 
-fn progress(len: usize, what: &str, show: bool) -> ProgressBar {
-    if !show {
-        return ProgressBar::hidden();
-    }
-    let b = ProgressBar::new(len as u64);
-    b.set_style(
-        ProgressStyle::with_template(&format!("{what} {{bar:30}} {{pos}}/{{len}}  eta {{eta}}"))
-            .expect("valid template"),
-    );
-    b
-}
-
 /// How the classifier sees a set of images, and Fréchet distances of their features.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Quality {
     pub count: usize,
     /// Fraction classified with probability ≥ 0.9.
+    #[serde(rename = "confident_fraction")]
     pub confident: f64,
     /// Images per predicted class.
+    #[serde(rename = "class_histogram")]
     pub histogram: [usize; 10],
     /// Entropy (nats) of the predicted-class histogram; ln 10 ≈ 2.303 when balanced.
+    #[serde(rename = "class_entropy_nats")]
     pub class_entropy: f64,
     /// Fréchet distance of these images' features to the reference test images'.
     pub frechet: f64,
-}
-
-impl Quality {
-    pub fn to_json(&self) -> Value {
-        json!({
-            "count": self.count,
-            "confident_fraction": self.confident,
-            "class_histogram": self.histogram,
-            "class_entropy_nats": self.class_entropy,
-            "frechet": self.frechet,
-        })
-    }
 }
 
 // ANCHOR: quality
@@ -122,6 +106,77 @@ pub fn quality<D: ConvDevice>(
     }
 }
 // ANCHOR_END: quality
+
+/// What the classifier says of a set of samples, with the two rows that give it a scale: the
+/// same number of held-out real digits (the floor) and of real digits with N(0, 1) noise.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Judged {
+    pub classifier_test_accuracy: f64,
+    pub reference_test_images: usize,
+    pub samples: Quality,
+    pub held_out_real: Quality,
+    pub noised_real_sigma_1: Quality,
+}
+
+/// Judges `samples` (28×28 digits) against `reference` shuffled test digits; the held-out
+/// real digits are the next `samples.count` of the same shuffle. `seed` draws the noise of the
+/// noised row.
+pub fn judge_samples<D: ConvDevice>(
+    classifier: &DeviceClassifier<f32, D>,
+    test: &Dataset,
+    samples: &Images,
+    reference: usize,
+    seed: u64,
+) -> Result<Judged, String> {
+    if (samples.rows, samples.cols) != (28, 28) {
+        return Err(format!(
+            "the classifier judges 28×28 digits; these images are {}×{}",
+            samples.cols, samples.rows
+        ));
+    }
+    if samples.count < 2 || reference + samples.count > test.len() {
+        return Err(format!(
+            "{} samples with {reference} reference digits: need at least 2 samples, and both \
+             together at most the {} test digits",
+            samples.count,
+            test.len()
+        ));
+    }
+    let (reference_images, held_out) = split_test(test, reference, samples.count);
+    let ref_features = classifier.predict(&reference_images).features;
+    let mut rng = <rand::rngs::StdRng as rand::SeedableRng>::seed_from_u64(seed);
+    let noisy = noised(&held_out, 1.0, &mut rng);
+    Ok(Judged {
+        classifier_test_accuracy: accuracy(&classifier.predict(&test.images), &test.labels),
+        reference_test_images: reference,
+        samples: quality(classifier, samples, &ref_features),
+        held_out_real: quality(classifier, &held_out, &ref_features),
+        noised_real_sigma_1: quality(classifier, &noisy, &ref_features),
+    })
+}
+
+impl Judged {
+    /// The three rows as a Markdown table.
+    pub fn table(&self) -> String {
+        let mut out = String::from(
+            "| | images | confident (p ≥ 0.9) | class entropy (ln 10 = 2.303) | Fréchet distance |\n|---|---|---|---|---|\n",
+        );
+        for (name, q) in [
+            ("samples", &self.samples),
+            ("held-out test digits (floor)", &self.held_out_real),
+            ("test digits + N(0, 1) noise", &self.noised_real_sigma_1),
+        ] {
+            out += &format!(
+                "| {name} | {} | {:.1}% | {:.3} | {:.2} |\n",
+                q.count,
+                100.0 * q.confident,
+                q.class_entropy,
+                q.frechet
+            );
+        }
+        out
+    }
+}
 
 /// Real digits with Gaussian noise of standard deviation `sigma` (on the [−1, 1] scale) added
 /// and clipped: the "noised images" row of the evaluation, for a sense of scale.

@@ -5,12 +5,15 @@ use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
 use ddpm_data::Images;
-use ddpm_plot::{line_chart, Figure, FigureError, Gif, LineChart, PlotError, Png};
+use ddpm_plot::{
+    line_chart, Figure, FigureError, Gif, LineChart, PlotError, Png, Reproducible, Tolerance,
+};
 use ddpm_vlb::ModelVariance;
 use dfdx::prelude::*;
 use rand::{rngs::StdRng, SeedableRng};
 
-use crate::sample::{animation_steps, denoising_gif, grid_png, sample, Samples};
+use crate::sample::{animation_steps, denoising_gif, grid_png, sample, SampleJob, Samples};
+use ddpm_toy::SampleOptions;
 
 /// The loss curve of a run: every step faint, and a 100-step moving average.
 pub fn loss_curve(losses: &[(usize, f32)]) -> Result<Png, PlotError> {
@@ -40,23 +43,40 @@ pub fn committed_run(root: &Path) -> PathBuf {
     root.join("checkpoints").join("mnist-small")
 }
 
+/// How closely a redraw must match the committed figure, for figures of digits sampled with
+/// 1,000 steps through the UNet. Sampling pulls nearby starting points together, so another
+/// CPU's rounding (or [`Variation::weight_jitter`]) changes a few pixels by a level or two,
+/// while a different seed draws other digits (tens of levels on average): pixel by pixel, at
+/// most half a level on average and 0.5% of pixels off by more than 8 levels
+/// (`ch08_tolerance` in `tests/figures.rs` draws both).
+pub const TOLERANCE: Tolerance = Tolerance {
+    block: 1,
+    mean_levels: 0.5,
+    changed_above: 8.0,
+    changed_fraction: 0.005,
+};
+
 /// The chapter's figures, written to `book/src/figures/ch08/` by `cargo xtask figures`.
 pub const FIGURES: &[Figure] = &[
     Figure {
         file: "loss.png",
         render: |root| Ok(committed_loss(root)?.0),
+        reproducible: Reproducible::Exactly,
     },
     Figure {
         file: "samples.png",
         render: |root| Ok(samples_grid(root)?.0),
+        reproducible: Reproducible::Within(TOLERANCE),
     },
     Figure {
         file: "denoising-steps.png",
         render: |root| Ok(denoising_steps(root)?.0),
+        reproducible: Reproducible::Within(TOLERANCE),
     },
     Figure {
         file: "denoising.gif",
         render: |root| Ok(denoising_animation(root)?.0),
+        reproducible: Reproducible::Within(TOLERANCE),
     },
 ];
 
@@ -80,35 +100,86 @@ pub fn committed_loss(root: &Path) -> Result<Png, FigureError> {
     Ok(loss_curve(&losses)?)
 }
 
+/// How the book's digits are sampled; [`Variation::BOOK`] is the book's. The others exist for
+/// the figures' reproducibility tests.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Variation {
+    pub digits: usize,
+    pub seed: u64,
+    /// Each weight of the UNet's first convolution multiplied by 1 ± this (alternating signs):
+    /// 1e-7 is about one unit in the last place of an f32, the size of the rounding
+    /// differences between CPUs.
+    pub weight_jitter: f32,
+}
+
+impl Variation {
+    pub const BOOK: Variation = Variation {
+        digits: BOOK_SAMPLES,
+        seed: BOOK_SEED,
+        weight_jitter: 0.0,
+    };
+}
+
+/// Digits sampled from the committed checkpoint, with the frames the figures show.
+#[derive(Clone, Debug)]
+pub struct BookSamples {
+    pub samples: Samples,
+    /// The run's T: the animation's frames are spread over it.
+    pub t_max: usize,
+}
+
 /// 36 digits from the committed checkpoint (EMA weights, σ² = β, seed 0), with the frames of
 /// their denoising; sampled once per process.
-pub fn book_samples(root: &Path) -> Result<&'static Samples, FigureError> {
-    static CACHE: OnceLock<Samples> = OnceLock::new();
+pub fn book_samples(root: &Path) -> Result<&'static BookSamples, FigureError> {
+    static CACHE: OnceLock<BookSamples> = OnceLock::new();
     if let Some(s) = CACHE.get() {
         return Ok(s);
     }
+    let samples = book_samples_with(root, Variation::BOOK)?;
+    Ok(CACHE.get_or_init(|| samples))
+}
+
+/// [`book_samples`] with a variation.
+pub fn book_samples_with(root: &Path, v: Variation) -> Result<BookSamples, FigureError> {
     let path = committed_run(root).join(crate::train::CHECKPOINT_FILE);
     let config = crate::checkpoint::read_config(&path).map_err(fig_err)?;
-    let dev = Cpu::seed_from_u64(BOOK_SEED);
+    let dev = Cpu::seed_from_u64(v.seed);
     let mut keep: Vec<usize> = animation_steps(config.t_max, GIF_FRAMES);
     keep.extend(STEPS_SHOWN);
-    let mut rng = StdRng::seed_from_u64(BOOK_SEED);
+    let mut rng = StdRng::seed_from_u64(v.seed);
     let s = config.noise_schedule();
     let samples = crate::with_preset!(config.preset, Cpu, Net => {
-        let ckpt: crate::Checkpoint<Net> = crate::load_checkpoint(&dev, &path).map_err(fig_err)?;
-        sample(&dev, &ckpt.ema, &s, BOOK_SAMPLES, ModelVariance::Beta, &keep, &mut rng, false)
+        let mut ckpt: crate::Checkpoint<Net> = crate::load_checkpoint(&dev, &path).map_err(fig_err)?;
+        if v.weight_jitter != 0.0 {
+            let w = &mut ckpt.ema.conv_in.weight;
+            let mut values = w.as_vec();
+            for (i, x) in values.iter_mut().enumerate() {
+                *x *= 1.0 + if i % 2 == 0 { 1.0 } else { -1.0 } * v.weight_jitter;
+            }
+            w.copy_from(&values);
+        }
+        let opts = SampleOptions { variance: ModelVariance::Beta, objective: config.objective, keep: &keep, progress: None };
+        sample(&dev, &ckpt.ema, &s, &SampleJob::one_batch(v.digits, opts), &mut rng)
     });
-    Ok(CACHE.get_or_init(|| samples))
+    Ok(BookSamples {
+        samples,
+        t_max: config.t_max,
+    })
 }
 
 /// The 36 digits as a 6 × 6 grid.
 pub fn samples_grid(root: &Path) -> Result<Png, FigureError> {
-    Ok(grid_png(&book_samples(root)?.images, 6, 3)?)
+    samples_grid_of(book_samples(root)?)
+}
+
+/// [`samples_grid`] of any sampled set (6 per row).
+pub fn samples_grid_of(b: &BookSamples) -> Result<Png, FigureError> {
+    Ok(grid_png(&b.samples.images, 6, 3)?)
 }
 
 /// Eight digits (rows) at the steps of [`STEPS_SHOWN`] (columns), from noise to digit.
 pub fn denoising_steps(root: &Path) -> Result<Png, FigureError> {
-    let samples = book_samples(root)?;
+    let samples = &book_samples(root)?.samples;
     let mut pixels = Vec::new();
     for digit in 0..8 {
         for t in STEPS_SHOWN {
@@ -131,8 +202,8 @@ pub fn denoising_steps(root: &Path) -> Result<Png, FigureError> {
 
 /// The denoising of the first 16 digits as an animation (30 frames, denser near t = 0).
 pub fn denoising_animation(root: &Path) -> Result<Gif, FigureError> {
-    let samples = book_samples(root)?;
-    let wanted = animation_steps(1000, GIF_FRAMES);
+    let BookSamples { samples, t_max } = book_samples(root)?;
+    let wanted = animation_steps(*t_max, GIF_FRAMES);
     let first: Vec<usize> = (0..GIF_DIGITS).collect();
     let frames: Vec<(usize, Images)> = samples
         .frames

@@ -23,10 +23,11 @@ pub mod eval;
 pub mod figures;
 pub mod frechet;
 pub mod net;
+pub mod quickstart;
 pub mod sample;
 pub mod train;
 
 pub use checkpoint::{Checkpoint, CheckpointError};
 pub use config::{ConfigError, TrainConfig};
-pub use net::{EpsNet, Preset};
+pub use net::{DiffusionNet, Preset};
 pub use train::{fresh, load_checkpoint, train, Outcome, RunOptions, TrainError};

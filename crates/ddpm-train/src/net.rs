@@ -8,14 +8,19 @@
 use std::fmt;
 use std::str::FromStr;
 
+use ddpm_toy::Denoiser;
 use ddpm_unet::blocks::Act;
 use ddpm_unet::{ConvDevice, DeviceUNet, UNet};
 use dfdx::prelude::*;
 
-/// ε_θ(x_t, t) for images `[B, 1, 28, 28]`, with any tape; plus the parameter walk (dfdx's
-/// `TensorCollection`) that optimisers, EMA and checkpoints use.
-pub trait EpsNet<D: ConvDevice>: TensorCollection<f32, D, To<f32, D> = Self> + Clone {
-    fn eps<T: Tape<f32, D> + Merge<T>>(&self, x: Act<D, T>, ts: &[usize]) -> Act<D, T>;
+/// A network the course trains on images: its output for x_t `[B, 1, 28, 28]` at steps `ts`,
+/// with any tape — ε̂, x̂₀ or v̂, as the run's objective says; the parameter walk (dfdx's
+/// `TensorCollection`) that optimisers, EMA and checkpoints use; and, for the samplers, the
+/// same output on rows ([`Denoiser`]).
+pub trait DiffusionNet<D: ConvDevice>:
+    TensorCollection<f32, D, To<f32, D> = Self> + Clone + Denoiser<D>
+{
+    fn predict<T: Tape<f32, D> + Merge<T>>(&self, x: Act<D, T>, ts: &[usize]) -> Act<D, T>;
     /// Dropout probability in the residual blocks (acts only while training).
     fn set_dropout(&mut self, p: f32);
 }
@@ -29,9 +34,9 @@ impl<
         const H: usize,
         const G: usize,
         D: ConvDevice,
-    > EpsNet<D> for DeviceUNet<C1, C2, C12, C22, TE, H, G, f32, D>
+    > DiffusionNet<D> for DeviceUNet<C1, C2, C12, C22, TE, H, G, f32, D>
 {
-    fn eps<T: Tape<f32, D> + Merge<T>>(&self, x: Act<D, T>, ts: &[usize]) -> Act<D, T> {
+    fn predict<T: Tape<f32, D> + Merge<T>>(&self, x: Act<D, T>, ts: &[usize]) -> Act<D, T> {
         self.forward(x, ts)
     }
     fn set_dropout(&mut self, p: f32) {
@@ -42,13 +47,18 @@ impl<
 // ANCHOR: presets
 /// The named UNet sizes (channels at 28×28 and at 14×14/7×7, time-embedding width, heads,
 /// groups). `Small` is what fits the ten-minute CPU budget; `Base` is chapter 7's `MnistUNet`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[derive(
+    Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize, clap::ValueEnum,
+)]
+#[serde(rename_all = "lowercase")]
 pub enum Preset {
     /// 4 / 8 channels: for tests (seconds).
     Tiny,
-    /// 16 / 32 channels, 64-wide time embedding, 4 heads, 8 groups.
+    /// 16 / 32 channels, 64-wide time embedding, 4 heads, 8 groups: 150,033 parameters, the
+    /// ten-minute CPU budget.
     Small,
-    /// 32 / 64 channels, 128-wide time embedding, 4 heads, 8 groups (`MnistUNet`).
+    /// 32 / 64 channels, 128-wide time embedding, 4 heads, 8 groups: 596,001 parameters,
+    /// chapter 7's `MnistUNet`.
     Base,
 }
 

@@ -1,86 +1,106 @@
-//! Algorithm 2 on images: from x_T ~ N(0, I) to digits, keeping frames for the animation.
+//! Sampling digits: chapter 6's samplers (Algorithm 2 by default) on 28×28 images, in batches
+//! that stream to disk, keeping the frames of the denoising for an animation.
 
-use ddpm_data::{image_grid, unit_to_pixels, Images};
+use ddpm_data::{image_grid, unit_to_images, Images};
 use ddpm_plot::{animated_gif, encode_png, Gif, PlotError, Png};
-use ddpm_schedule::{randn, Schedule};
-use ddpm_unet::ConvDevice;
-use ddpm_vlb::ModelVariance;
+use ddpm_schedule::Schedule;
+use ddpm_toy::{Denoiser, SampleOptions, SamplerKind};
 use dfdx::prelude::*;
 use image::RgbImage;
-use indicatif::{ProgressBar, ProgressStyle};
 use rand::Rng;
 
-use crate::net::EpsNet;
-
-/// The samples, and the whole batch at each kept step (from t = T down; t = 0 is the result).
+/// The samples, and the whole (first) batch at each kept step (from t = T down; t = 0 is the
+/// result).
 #[derive(Clone, Debug)]
 pub struct Samples {
     pub images: Images,
     pub frames: Vec<(usize, Images)>,
 }
 
-fn to_images(values: &[f32], n: usize) -> Images {
-    Images {
-        count: n,
-        rows: 28,
-        cols: 28,
-        pixels: values.iter().map(|&x| unit_to_pixels(x)).collect(),
+/// What to sample: how many digits, how many per batch (what memory holds at once), with which
+/// sampler and options (σ_t², the run's objective, the steps to keep, progress).
+#[derive(Clone, Copy)]
+pub struct SampleJob<'a> {
+    pub count: usize,
+    pub batch: usize,
+    pub sampler: SamplerKind,
+    pub opts: SampleOptions<'a>,
+}
+
+impl<'a> SampleJob<'a> {
+    /// `count` digits in one batch with Algorithm 2 and `opts`.
+    pub fn one_batch(count: usize, opts: SampleOptions<'a>) -> Self {
+        Self {
+            count,
+            batch: count,
+            sampler: SamplerKind::Ancestral,
+            opts,
+        }
+    }
+
+    /// Network calls the whole job makes (the length of its progress bar).
+    pub fn network_calls(&self, s: &Schedule) -> usize {
+        self.count.div_ceil(self.batch.max(1)) * self.sampler.steps(s)
     }
 }
 
-// ANCHOR: algorithm2
-/// Algorithm 2: x_T ~ N(0, I); for t = T, …, 1: x_{t−1} = (1/√α_t)(x_t − β_t/√(1 − ᾱ_t) ·
-/// ε_θ(x_t, t)) + σ_t z with z ~ N(0, I) (z = 0 at t = 1). `n` images in one batch. (Chapter
-/// 6's arguments, plus a progress-bar switch.)
-#[allow(clippy::too_many_arguments)]
-pub fn sample<D: ConvDevice, M: EpsNet<D>>(
+// ANCHOR: sample_in_batches
+/// Samples `job.count` digits in batches of at most `job.batch` and hands each finished batch
+/// to `write` at once: memory holds one batch, whatever the count. The frames in `keep` are
+/// kept for the first batch (an animation shows those). One RNG throughout, so the first batch
+/// is the batch [`sample`] draws with the same RNG.
+pub fn sample_in_batches<D: Device<f32>, M: Denoiser<D>, E>(
     dev: &D,
     model: &M,
     s: &Schedule,
-    n: usize,
-    variance: ModelVariance,
-    keep: &[usize],
+    job: &SampleJob,
     rng: &mut impl Rng,
-    show_progress: bool,
-) -> Samples {
-    let shape = (n, 1, 28, 28);
-    let mut x = randn(dev, (n, 784), rng).reshape_like(&shape);
+    mut write: impl FnMut(&Images) -> Result<(), E>,
+) -> Result<Vec<(usize, Images)>, E> {
+    let batch = job.batch.max(1);
     let mut frames = Vec::new();
-    let bar = if show_progress {
-        let b = ProgressBar::new(s.t_max() as u64);
-        b.set_style(
-            ProgressStyle::with_template(
-                "sampling {bar:30} step {pos}/{len}  {per_sec}  eta {eta}",
-            )
-            .expect("valid template"),
-        );
-        b
-    } else {
-        ProgressBar::hidden()
-    };
-    for t in (1..=s.t_max()).rev() {
-        if keep.contains(&t) {
-            frames.push((t, to_images(&x.as_vec(), n)));
-        }
-        let eps = model.eps(x.clone(), &vec![t; n]);
-        let mean = (x - eps * (s.beta(t) / s.sqrt_one_minus_alpha_bar(t)) as f32)
-            * (1.0 / s.alpha(t).sqrt()) as f32;
-        x = if t > 1 {
-            let z = randn(dev, (n, 784), rng).reshape_like(&shape);
-            mean + z * variance.variance(s, t).sqrt() as f32
-        } else {
-            mean
+    for start in (0..job.count).step_by(batch) {
+        let n = batch.min(job.count - start);
+        let opts = SampleOptions {
+            keep: if start == 0 { job.opts.keep } else { &[] },
+            ..job.opts
         };
-        bar.inc(1);
+        let chain = job.sampler.sample(dev, model, s, (n, 28 * 28), rng, &opts);
+        if start == 0 {
+            frames = chain
+                .frames
+                .iter()
+                .map(|(t, v)| (*t, unit_to_images(v, n, 28, 28)))
+                .collect();
+        }
+        write(&unit_to_images(&chain.x0, n, 28, 28))?;
     }
-    bar.finish_and_clear();
-    let images = to_images(&x.as_vec(), n);
-    if keep.contains(&0) {
-        frames.push((0, images.clone()));
-    }
+    Ok(frames)
+}
+// ANCHOR_END: sample_in_batches
+
+/// Samples `job.count` digits into memory (see [`sample_in_batches`]).
+pub fn sample<D: Device<f32>, M: Denoiser<D>>(
+    dev: &D,
+    model: &M,
+    s: &Schedule,
+    job: &SampleJob,
+    rng: &mut impl Rng,
+) -> Samples {
+    let mut images = Images {
+        count: 0,
+        rows: 28,
+        cols: 28,
+        pixels: Vec::with_capacity(job.count * 28 * 28),
+    };
+    let frames = sample_in_batches(dev, model, s, job, rng, |b| {
+        images.count += b.count;
+        images.pixels.extend_from_slice(&b.pixels);
+        Ok::<_, std::convert::Infallible>(())
+    })
+    .unwrap_or_else(|never| match never {});
     Samples { images, frames }
 }
-// ANCHOR_END: algorithm2
 
 /// The steps an animation shows: denser near t = 0, where the digit takes shape.
 pub fn animation_steps(t_max: usize, frames: usize) -> Vec<usize> {

@@ -1,7 +1,7 @@
 //! Algorithm 1 on images: the training loop, with checkpoints, resumption, Ctrl-C and a guard
 //! against a diverging loss.
 
-use std::io::{IsTerminal, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -10,16 +10,16 @@ use std::time::Instant;
 use ddpm_data::{pixels_to_unit, Images};
 use ddpm_forward::q_sample;
 use ddpm_loss::l_simple;
+use ddpm_plot::Progress;
 use ddpm_schedule::randn;
 use ddpm_unet::ConvDevice;
 use dfdx::prelude::*;
-use indicatif::{ProgressBar, ProgressStyle};
 use rand::{rngs::StdRng, Rng, SeedableRng};
 
 use crate::adam::{AdamHyper, AdamState};
 use crate::checkpoint::{Checkpoint, CheckpointError};
 use crate::config::TrainConfig;
-use crate::net::EpsNet;
+use crate::net::DiffusionNet;
 
 /// The file names inside a run's output folder.
 pub const CHECKPOINT_FILE: &str = "checkpoint.safetensors";
@@ -35,8 +35,10 @@ pub struct RunOptions {
     pub show_progress: bool,
     /// Raised by the Ctrl-C handler: save and stop after the current step.
     pub stop: Arc<AtomicBool>,
-    /// Stop as on Ctrl-C once this many steps are done (time-boxed runs, and the resume test).
+    /// Stop as on Ctrl-C once this many steps are done (the resume test).
     pub stop_after: Option<usize>,
+    /// Stop as on Ctrl-C at the first step that ends after this time (time-boxed runs).
+    pub deadline: Option<Instant>,
 }
 
 impl RunOptions {
@@ -47,6 +49,7 @@ impl RunOptions {
             show_progress: false,
             stop: Arc::new(AtomicBool::new(false)),
             stop_after: None,
+            deadline: None,
         }
     }
     pub fn checkpoint_path(&self) -> PathBuf {
@@ -88,7 +91,7 @@ pub enum TrainError {
 
 /// A fresh run: weights from the device's RNG (seed it for reproducible runs), the EMA equal
 /// to them, zero Adam moments, step 0.
-pub fn fresh<D: ConvDevice, M: EpsNet<D>>(dev: &D, config: TrainConfig) -> Checkpoint<M> {
+pub fn fresh<D: ConvDevice, M: DiffusionNet<D>>(dev: &D, config: TrainConfig) -> Checkpoint<M> {
     let model = M::build(dev);
     Checkpoint {
         config,
@@ -101,7 +104,7 @@ pub fn fresh<D: ConvDevice, M: EpsNet<D>>(dev: &D, config: TrainConfig) -> Check
 
 /// Loads a checkpoint into a UNet of type `M` built on `dev` (pick `M` from the checkpoint's
 /// preset, e.g. with [`with_preset!`](crate::with_preset)).
-pub fn load_checkpoint<D: ConvDevice, M: EpsNet<D>>(
+pub fn load_checkpoint<D: ConvDevice, M: DiffusionNet<D>>(
     dev: &D,
     path: &Path,
 ) -> Result<Checkpoint<M>, CheckpointError> {
@@ -116,7 +119,7 @@ fn step_rng(seed: u64, step: usize) -> StdRng {
 
 /// Trains `run` on `data` from `run.step` to `run.config.steps`, returning the run and each
 /// step's loss. Checkpoints go to `opts.out_dir`, the loss curve to `loss.csv` beside them.
-pub fn train<D: ConvDevice, M: EpsNet<D>>(
+pub fn train<D: ConvDevice, M: DiffusionNet<D>>(
     dev: &D,
     data: &Images,
     mut run: Checkpoint<M>,
@@ -138,10 +141,9 @@ pub fn train<D: ConvDevice, M: EpsNet<D>>(
     run.model.set_dropout(cfg.dropout);
     let mut grads = run.model.alloc_grads();
     let mut losses = Vec::new();
-    let bar = progress_bar(&cfg, run.step, opts.show_progress);
+    let bar = Progress::new(cfg.steps as u64, "training", "steps", opts.show_progress);
+    bar.start_at(run.step as u64);
     let started = Instant::now();
-    // Without a terminal (a log file, CI) the bar is hidden: print a line every 100 steps.
-    let plain_progress = opts.show_progress && !std::io::stderr().is_terminal();
     while run.step < cfg.steps {
         let step = run.step;
         let lr = cfg.learning_rate(step);
@@ -159,16 +161,17 @@ pub fn train<D: ConvDevice, M: EpsNet<D>>(
             .map(|_| rng.gen_range(1..=cfg.t_max))
             .collect();
         let eps = randn(dev, (cfg.batch, dim), &mut rng);
-        // A gradient step on ‖ε − ε_θ(√ᾱ_t x_0 + √(1 − ᾱ_t) ε, t)‖².
+        // A gradient step on ‖ε − ε_θ(√ᾱ_t x_0 + √(1 − ᾱ_t) ε, t)‖² (for an ε-model; an x₀-
+        // or v-model regresses its own target the same way).
         let x_t = q_sample(&s, &x0, &ts, &eps).reshape_like(&(cfg.batch, 1, 28, 28));
-        let eps_hat = run
+        let out = run
             .model
-            .eps(x_t.traced(grads), &ts)
+            .predict(x_t.traced(grads), &ts)
             .reshape_like(&(cfg.batch, dim));
-        let loss = l_simple(eps_hat, &eps);
+        let loss = l_simple(out, &cfg.objective.target(&s, &x0, &eps, &ts));
         let value = loss.as_vec()[0];
         if !value.is_finite() {
-            bar.abandon();
+            bar.abandon(format!("the loss became {value}"));
             return Err(TrainError::NonFinite {
                 step: step + 1,
                 loss: value,
@@ -194,35 +197,24 @@ pub fn train<D: ConvDevice, M: EpsNet<D>>(
         if run.step.is_multiple_of(20) {
             let recent = &losses[losses.len().saturating_sub(50)..];
             bar.set_message(format!(
-                "{:.4}",
+                "loss {:.4}",
                 recent.iter().sum::<f32>() / recent.len() as f32
             ));
         }
-        if plain_progress && run.step.is_multiple_of(100) {
-            let recent = &losses[losses.len().saturating_sub(100)..];
-            let done = losses.len() as f64;
-            let rate = done / started.elapsed().as_secs_f64();
-            eprintln!(
-                "step {}/{}  loss {:.4}  {rate:.2} steps/s  eta {:.0} s",
-                run.step,
-                cfg.steps,
-                recent.iter().sum::<f32>() / recent.len() as f32,
-                (cfg.steps - run.step) as f64 / rate
-            );
-        }
-        let stop =
-            opts.stop.load(Ordering::SeqCst) || opts.stop_after.is_some_and(|n| run.step >= n);
+        let stop = opts.stop.load(Ordering::SeqCst)
+            || opts.stop_after.is_some_and(|n| run.step >= n)
+            || opts.deadline.is_some_and(|d| Instant::now() >= d);
         if run.step.is_multiple_of(opts.checkpoint_every.max(1)) || run.step == cfg.steps || stop {
             csv.flush()?;
             run.save(&ckpt_path)?;
         }
         if stop && run.step < cfg.steps {
-            bar.abandon_with_message(format!("interrupted at step {}", run.step));
+            bar.abandon(format!("interrupted at step {}", run.step));
             let step = run.step;
             return Ok((run, Outcome::Interrupted { step }, losses));
         }
     }
-    bar.finish_and_clear();
+    bar.finish();
     if opts.show_progress && !losses.is_empty() {
         let secs = started.elapsed().as_secs_f64();
         eprintln!(
@@ -233,22 +225,6 @@ pub fn train<D: ConvDevice, M: EpsNet<D>>(
         );
     }
     Ok((run, Outcome::Finished, losses))
-}
-
-fn progress_bar(cfg: &TrainConfig, start: usize, show: bool) -> ProgressBar {
-    if !show {
-        return ProgressBar::hidden();
-    }
-    let bar = ProgressBar::new(cfg.steps as u64);
-    bar.set_style(
-        ProgressStyle::with_template(
-            "{bar:30} step {pos}/{len}  loss {msg}  {per_sec}  elapsed {elapsed}  eta {eta}",
-        )
-        .expect("valid template"),
-    );
-    bar.set_position(start as u64);
-    bar.reset_eta();
-    bar
 }
 
 /// The loss curve as CSV (`step,loss,lr`), continued across resumptions: rows after the
@@ -271,7 +247,12 @@ impl LossLog {
         if keep_until > 0 {
             if let Ok(old) = std::fs::read_to_string(path) {
                 for line in old.lines().skip(1) {
-                    let step = line.split(',').next().and_then(|s| s.parse::<usize>().ok());
+                    // A run killed mid-write may leave a cut line: only whole rows count.
+                    let fields: Vec<&str> = line.split(',').collect();
+                    let whole = fields.len() == 3
+                        && fields[1].parse::<f32>().is_ok()
+                        && fields[2].parse::<f64>().is_ok();
+                    let step = fields[0].parse::<usize>().ok().filter(|_| whole);
                     if step.is_some_and(|s| s <= keep_until) {
                         kept.push_str(line);
                         kept.push('\n');

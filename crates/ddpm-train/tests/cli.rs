@@ -215,3 +215,203 @@ fn bad_input_gets_one_clear_error_each() {
         &["--count"],
     );
 }
+
+/// Many digits are sampled in batches and streamed: every format holds the same digits, pixel
+/// for pixel, and a grid too large to draw, or an .npz too large for a zip, is refused up front
+/// with the way out — never an abort.
+#[test]
+fn sample_streams_every_format_and_refuses_the_impossible() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().display().to_string();
+    let m = mnist();
+    let mut args = vec!["train", "--data", &m, "--out", &out, "--steps", "2"];
+    args.extend(TINY);
+    assert!(ddpm(&args).status.success());
+    let ckpt = dir
+        .path()
+        .join("checkpoint.safetensors")
+        .display()
+        .to_string();
+    let o = ddpm(&[
+        "sample",
+        "--checkpoint",
+        &ckpt,
+        "--count",
+        "7",
+        "--batch",
+        "3",
+        "--format",
+        "grid,png,npz,idx",
+        "--out",
+        &out,
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let read = |p: PathBuf| ddpm_data::formats::read_images(&p).unwrap().0;
+    let idx = read(dir.path().join("samples-images-idx3-ubyte"));
+    assert_eq!((idx.count, idx.rows, idx.cols), (7, 28, 28));
+    assert_eq!(read(dir.path().join("samples_7x28x28x1.npz")), idx);
+    assert_eq!(read(dir.path().join("samples")), idx);
+    // The grid shows the same digits: its first tile is the first digit, three times enlarged.
+    let grid = image::open(dir.path().join("samples.png"))
+        .unwrap()
+        .to_luma8();
+    for (k, &p) in idx.image(0).iter().enumerate() {
+        let (r, c) = ((k / 28) as u32, (k % 28) as u32);
+        assert_eq!(grid.get_pixel(2 * 3 + 3 * c, 2 * 3 + 3 * r).0[0], p);
+    }
+    // The same seed and batch size give the same digits again.
+    let again = dir.path().join("again");
+    let again_s = again.display().to_string();
+    let o = ddpm(&[
+        "sample",
+        "--checkpoint",
+        &ckpt,
+        "--count",
+        "7",
+        "--batch",
+        "3",
+        "--format",
+        "idx",
+        "--out",
+        &again_s,
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert_eq!(read(again.join("samples-images-idx3-ubyte")), idx);
+    fails_with(
+        &["sample", "--checkpoint", &ckpt, "--count", "100000000"],
+        &["--count 100000000", "--format png, npz or idx"],
+    );
+    fails_with(
+        &[
+            "sample",
+            "--checkpoint",
+            &ckpt,
+            "--count",
+            "100000000",
+            "--format",
+            "npz",
+            "--out",
+            &out,
+        ],
+        &["--format idx or png"],
+    );
+}
+
+/// `ddpm eval --samples-from` judges digits from any of the formats exactly as it judges the
+/// digits themselves: 40 held-out test digits, written in each format, get the numbers the
+/// library gives for the same digits in memory.
+#[test]
+fn eval_judges_samples_from_every_format_alike() {
+    use ddpm_data::formats::{Format, SampleWriter};
+    use ddpm_data::{Dataset, Split};
+    let dir = tempfile::tempdir().unwrap();
+    let test = Dataset::load(mnist(), Split::Test).unwrap();
+    let digits = test.images.select(&(9000..9040).collect::<Vec<_>>());
+    let dev = dfdx::prelude::Cpu::default();
+    let classifier = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../checkpoints/mnist-classifier.safetensors");
+    let judge = ddpm_train::classifier::load_classifier(&dev, &classifier).unwrap();
+    let want = ddpm_train::eval::judge_samples(&judge, &test, &digits, 1000, 0).unwrap();
+    let want = serde_json::to_value(&want).unwrap();
+    for format in Format::ALL {
+        let sub = dir.path().join(format.name());
+        let mut w = SampleWriter::create(&sub, format, digits.count, 28, 28, false).unwrap();
+        w.write(&digits, None).unwrap();
+        let path = w.finish().unwrap();
+        let o = ddpm(&[
+            "eval",
+            "--samples-from",
+            &path.display().to_string(),
+            "--data",
+            &mnist(),
+            "--classifier",
+            &classifier.display().to_string(),
+            "--reference",
+            "1000",
+            "--out",
+            &sub.display().to_string(),
+        ]);
+        assert!(o.status.success(), "{format}: {}", stderr(&o));
+        let report: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(sub.join("eval.json")).unwrap()).unwrap();
+        for key in [
+            "samples",
+            "held_out_real",
+            "noised_real_sigma_1",
+            "classifier_test_accuracy",
+        ] {
+            assert_eq!(report[key], want[key], "{format}: {key}");
+        }
+        assert!(report["bits_per_dim"].is_null());
+    }
+}
+
+/// SIGKILL (no chance to save) at random moments of a run, then `--resume`: the run ends with
+/// the same checkpoint bytes and loss curve as a run never interrupted.
+#[cfg(unix)]
+#[test]
+fn killed_runs_resume_to_the_same_checkpoint() {
+    let m = mnist();
+    let steps = "200";
+    let run = |out: &str| {
+        let mut args = vec![
+            "train",
+            "--data",
+            &m,
+            "--out",
+            out,
+            "--steps",
+            steps,
+            "--checkpoint-every",
+            "7",
+        ];
+        args.extend(TINY);
+        args.iter().map(|s| s.to_string()).collect::<Vec<_>>()
+    };
+    let whole = tempfile::tempdir().unwrap();
+    let whole_out = whole.path().display().to_string();
+    let o = ddpm(
+        &run(&whole_out)
+            .iter()
+            .map(String::as_str)
+            .collect::<Vec<_>>(),
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().display().to_string();
+    let ckpt = dir.path().join("checkpoint.safetensors");
+    let mut kills = 0;
+    for (attempt, wait_ms) in [150u64, 400, 250].into_iter().enumerate() {
+        let mut args = run(&out);
+        if attempt > 0 {
+            args.push("--resume".into());
+        }
+        let mut child = Command::new(env!("CARGO_BIN_EXE_ddpm"))
+            .args(&args)
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        // Let it get under way (past its first checkpoint), then kill it without warning.
+        let start = Instant::now();
+        while !ckpt.exists() && start.elapsed() < Duration::from_secs(60) {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        std::thread::sleep(Duration::from_millis(wait_ms));
+        if child.try_wait().unwrap().is_none() {
+            child.kill().unwrap();
+            kills += 1;
+        }
+        child.wait().unwrap();
+    }
+    let mut args = run(&out);
+    args.push("--resume".into());
+    let o = ddpm(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(kills >= 1, "the run finished before it could be killed");
+    for f in ["checkpoint.safetensors", "loss.csv"] {
+        let a = std::fs::read(whole.path().join(f)).unwrap();
+        let b = std::fs::read(dir.path().join(f)).unwrap();
+        assert!(a == b, "{f} differs after {kills} kills");
+    }
+}

@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use ddpm_plot::{Arrow, Diagram, Figure, FigureError, Label, Node, Png};
+use ddpm_plot::{Arrow, Diagram, Figure, FigureError, Label, Node, Png, Reproducible};
 use dfdx::prelude::*;
 use plotters::style::RGBColor;
 
@@ -13,6 +13,7 @@ use crate::unet::{DeviceUNet, MnistUNet};
 pub const FIGURES: &[Figure] = &[Figure {
     file: "unet.png",
     render: |root| Ok(architecture(root)?.0),
+    reproducible: Reproducible::Exactly,
 }];
 
 const RES: RGBColor = RGBColor(204, 229, 255);

@@ -282,6 +282,29 @@ impl<
 }
 // ANCHOR_END: unet_forward
 
+impl<
+        const C1: usize,
+        const C2: usize,
+        const C12: usize,
+        const C22: usize,
+        const TE: usize,
+        const H: usize,
+        const G: usize,
+        D: ConvDevice,
+    > ddpm_toy::Denoiser<D> for DeviceUNet<C1, C2, C12, C22, TE, H, G, f32, D>
+{
+    /// For the samplers: each row of 784 numbers is a 1×28×28 image.
+    fn denoise(
+        &self,
+        x_t: Tensor<(usize, usize), f32, D>,
+        ts: &[usize],
+    ) -> Tensor<(usize, usize), f32, D> {
+        let n = x_t.shape().0;
+        self.forward(x_t.reshape_like(&(n, 1, 28, 28)), ts)
+            .reshape_like(&(n, 784))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use ddpm_plot::{line_chart, Figure, FigureError, LineChart, Png};
+use ddpm_plot::{line_chart, Figure, FigureError, LineChart, Png, Reproducible};
 use ddpm_schedule::{BetaSchedule, Schedule};
 use rand::{rngs::StdRng, SeedableRng};
 
@@ -14,10 +14,12 @@ pub const FIGURES: &[Figure] = &[
     Figure {
         file: "vlb-terms.png",
         render: |root| Ok(vlb_terms_figure(root)?.0),
+        reproducible: Reproducible::Exactly,
     },
     Figure {
         file: "posterior-variance.png",
         render: |root| Ok(posterior_variance(root)?.0),
+        reproducible: Reproducible::Exactly,
     },
 ];
 

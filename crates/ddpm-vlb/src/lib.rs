@@ -30,4 +30,4 @@ pub use decoder::{discretized_gaussian_log_likelihood, pixel_bin_centres};
 pub use gaussian_data::DiscretisedGaussian;
 pub use kl::normal_kl;
 pub use posterior::{posterior_mean_coef1, posterior_mean_coef2, q_posterior};
-pub use reverse::{p_mean_from_eps, predict_x0_from_eps, ModelVariance};
+pub use reverse::{p_mean_from_eps, p_sample_step, predict_x0_from_eps, ModelVariance};

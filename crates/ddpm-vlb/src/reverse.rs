@@ -5,6 +5,7 @@ use std::fmt;
 use std::str::FromStr;
 
 use ddpm_schedule::Schedule;
+use dfdx::prelude::*;
 
 /// The two fixed choices of σ_t² in Ho et al. §3.2: both give similar samples; they are the
 /// upper and lower bounds on the optimal reverse variance for data that is a point mass (β̃_t)
@@ -70,6 +71,29 @@ pub fn p_mean_from_eps(s: &Schedule, xt: f64, eps: f64, t: usize) -> f64 {
 }
 // ANCHOR_END: from_eps
 
+// ANCHOR: p_sample_step
+/// One step of the learned reverse process on a whole batch, any shape, any device — the one
+/// place the course turns a noise prediction at step t into x_{t−1} (chapter 6's points and
+/// chapter 8's images alike): x_{t−1} = μ_θ(x_t, t) + σ_t z with
+/// μ_θ = (1/√α_t)(x_t − β_t/√(1 − ᾱ_t) · ε̂), the same formula as [`p_mean_from_eps`]. The
+/// noise z is `None` at t = 1, where the step returns the mean.
+pub fn p_sample_step<S: Shape, D: Device<f32>>(
+    s: &Schedule,
+    t: usize,
+    x_t: Tensor<S, f32, D>,
+    eps_hat: Tensor<S, f32, D>,
+    variance: ModelVariance,
+    z: Option<Tensor<S, f32, D>>,
+) -> Tensor<S, f32, D> {
+    let mean = (x_t - eps_hat * (s.beta(t) / s.sqrt_one_minus_alpha_bar(t)) as f32)
+        * (1.0 / s.alpha(t).sqrt()) as f32;
+    match z {
+        Some(z) => mean + z * variance.variance(s, t).sqrt() as f32,
+        None => mean,
+    }
+}
+// ANCHOR_END: p_sample_step
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -88,6 +112,32 @@ mod tests {
                 (via_posterior - direct).abs() < 1e-9 * direct.abs().max(1.0),
                 "t={t}"
             );
+        }
+    }
+
+    /// The batched device step is the host formula, number for number, and adds σ_t z.
+    #[test]
+    fn device_step_is_the_host_formula() {
+        let s = Schedule::new(BetaSchedule::Linear, 1000).unwrap();
+        let dev: Cpu = Default::default();
+        let (xt, eps, z) = (
+            [0.3f32, -1.2, 2.0],
+            [0.5f32, 0.1, -0.7],
+            [1.0f32, -2.0, 0.25],
+        );
+        let tensor = |v: [f32; 3]| dev.tensor_from_vec(v.to_vec(), (3,));
+        for t in [1, 2, 500, 1000] {
+            let noise = (t > 1).then(|| tensor(z));
+            let got = p_sample_step(&s, t, tensor(xt), tensor(eps), ModelVariance::Beta, noise);
+            let sigma = ModelVariance::Beta.variance(&s, t).sqrt();
+            for i in 0..3 {
+                let mean = p_mean_from_eps(&s, xt[i] as f64, eps[i] as f64, t);
+                let want = mean + if t > 1 { sigma * z[i] as f64 } else { 0.0 };
+                assert!(
+                    (got.as_vec()[i] as f64 - want).abs() < 1e-5 * want.abs().max(1.0),
+                    "t={t}"
+                );
+            }
         }
     }
 
