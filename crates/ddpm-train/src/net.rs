@@ -9,7 +9,7 @@ use std::fmt;
 use std::str::FromStr;
 
 use ddpm_toy::Denoiser;
-use ddpm_unet::blocks::Act;
+use ddpm_unet::blocks::{Act, Attend};
 use ddpm_unet::{ConvDevice, DeviceUNet, UNet};
 use dfdx::prelude::*;
 
@@ -33,8 +33,13 @@ impl<
         const TE: usize,
         const H: usize,
         const G: usize,
+        const XB: usize,
+        const T1: usize,
+        const T2: usize,
+        A7: Attend<D> + TensorCollection<f32, D, To<f32, D> = A7> + Clone,
+        A14: Attend<D> + TensorCollection<f32, D, To<f32, D> = A14> + Clone,
         D: ConvDevice,
-    > DiffusionNet<D> for DeviceUNet<C1, C2, C12, C22, TE, H, G, f32, D>
+    > DiffusionNet<D> for DeviceUNet<C1, C2, C12, C22, TE, H, G, f32, D, XB, T1, T2, A7, A14>
 {
     fn predict<T: Tape<f32, D> + Merge<T>>(&self, x: Act<D, T>, ts: &[usize]) -> Act<D, T> {
         self.forward(x, ts)
@@ -63,7 +68,7 @@ pub enum Preset {
 }
 
 pub type TinyNet = UNet<4, 8, 12, 16, 8, 2, 2>;
-pub type SmallNet = UNet<16, 32, 48, 64, 64, 4, 8>;
+pub type SmallNet = ddpm_unet::SmallUNet;
 pub type BaseNet = ddpm_unet::MnistUNet;
 // ANCHOR_END: presets
 

@@ -4,8 +4,8 @@
 use dfdx::prelude::*;
 use rayon::prelude::*;
 
-/// A run-time shaped 4-D tensor: `[batch, channels, height, width]` or `[out, in, k, k]`.
-pub type Rank4Dyn = (usize, usize, usize, usize);
+pub use crate::ops::Rank4Dyn;
+use crate::ops::{add_grad, put_grad, take_grad, values};
 
 /// Every size of one convolution.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -341,22 +341,6 @@ pub fn conv2d_backward_cpu(
 }
 // ANCHOR_END: kernels
 
-/// Adds `values` onto the gradient of `t` (allocating it if needed): how every hand-written
-/// backward of the course hands its results to dfdx. Accumulating, never assigning, so a tensor
-/// used in several places gets the sum of its gradients.
-pub(crate) fn add_grad<S: Shape>(
-    grads: &mut Gradients<f32, Cpu>,
-    t: &Tensor<S, f32, Cpu>,
-    values: Vec<f32>,
-) -> Result<(), <Cpu as HasErr>::Err> {
-    grads
-        .get_or_alloc_mut(t)?
-        .iter_mut()
-        .zip(values)
-        .for_each(|(a, v)| *a += v);
-    Ok(())
-}
-
 // ANCHOR: op
 /// The fast convolution as a dfdx operation on the CPU. The tape rides on `x`; the backward op
 /// it records adds the gradients of x, `weight` and `bias` (any shapes with 4 and 1 dimensions,
@@ -380,18 +364,19 @@ pub fn conv2d<
         "conv2d: one bias per output channel"
     );
     let (x, mut tape) = x.split_tape();
-    let (xv, wv) = (x.as_vec(), weight.as_vec());
+    let (xv, wv) = (values(&x), values(weight));
     let y = x.device().tensor_from_vec(
-        conv2d_forward_cpu(&xv, &wv, &bias.as_vec(), &g),
+        conv2d_forward_cpu(&xv, &wv, &values(bias), &g),
         (b, g.out_ch, g.out_h(), g.out_w()),
     );
     let (x_ghost, w_ghost, b_ghost, y_ghost) = (x.clone(), weight.clone(), bias.clone(), y.clone());
     tape.add_backward_op(move |grads| {
-        let gy = grads.get(&y_ghost).as_vec();
+        let gy = take_grad(grads, &y_ghost)?;
         let (gx, gw, gb) = conv2d_backward_cpu(&xv, &wv, &gy, &g);
-        add_grad(grads, &x_ghost, gx)?;
-        add_grad(grads, &w_ghost, gw)?;
-        add_grad(grads, &b_ghost, gb)?;
+        put_grad(grads, &y_ghost, gy)?;
+        add_grad(grads, &x_ghost, &gx)?;
+        add_grad(grads, &w_ghost, &gw)?;
+        add_grad(grads, &b_ghost, &gb)?;
         Ok(())
     });
     y.put_tape(tape)

@@ -3,10 +3,10 @@
 
 use dfdx::prelude::*;
 
+use crate::conv::conv2d_reference;
 #[cfg(feature = "cuda")]
-use crate::blocks::{group_norm_generic, silu};
-use crate::blocks::{realized, Act};
-use crate::conv::{conv2d_reference, Rank4Dyn};
+use crate::ops::{group_norm_generic, silu};
+use crate::ops::{realized, Act, Rank4Dyn};
 
 /// A device the UNet can run on: it knows how to convolve.
 pub trait ConvDevice: Device<f32> {

@@ -7,6 +7,7 @@ use ddpm_plot::{Arrow, Diagram, Figure, FigureError, Label, Node, Png, Reproduci
 use dfdx::prelude::*;
 use plotters::style::RGBColor;
 
+use crate::blocks::Attend;
 use crate::unet::{DeviceUNet, MnistUNet};
 
 /// The chapter's figures, written to `book/src/figures/ch07/` by `cargo xtask figures`.
@@ -43,8 +44,10 @@ pub fn architecture(_root: &Path) -> Result<Png, FigureError> {
     Ok(diagram(&m).render()?)
 }
 
-/// Lays out any three-level UNet: the encoder down the left, the bottleneck along the bottom,
-/// the decoder up the right, skips across.
+/// Lays out any UNet of the course's type: the encoder down the left, the bottleneck along the
+/// bottom, the decoder up the right, skips across; extra blocks per level, attention at 14×14
+/// and scale-shift time are written into the boxes and labels they change.
+#[allow(clippy::type_complexity)]
 pub fn diagram<
     const C1: usize,
     const C2: usize,
@@ -53,10 +56,23 @@ pub fn diagram<
     const TE: usize,
     const H: usize,
     const G: usize,
+    const XB: usize,
+    const T1: usize,
+    const T2: usize,
+    A7: Attend<Cpu> + TensorCollection<f32, Cpu>,
+    A14: Attend<Cpu> + TensorCollection<f32, Cpu>,
 >(
-    m: &DeviceUNet<C1, C2, C12, C22, TE, H, G, f32, Cpu>,
+    m: &DeviceUNet<C1, C2, C12, C22, TE, H, G, f32, Cpu, XB, T1, T2, A7, A14>,
 ) -> Diagram {
     let p = |n: usize| format!("{} params", thousands(n));
+    // A level's blocks: the first, its extra blocks and (at 14×14) the attention after them.
+    let times = if XB > 0 {
+        format!(" ×{}", 1 + XB)
+    } else {
+        String::new()
+    };
+    let attn14 = if A14::ATTENDS { " + attention" } else { "" };
+    let level = |first: usize, more: usize, attn: usize| first + more + attn;
     let (w, h) = (250, 50);
     let (left, mid, right) = (40, 400, 760);
     let node = |x: i32, y: i32, fill, title: String, detail: String| Node {
@@ -81,8 +97,15 @@ pub fn diagram<
             left,
             ys[2],
             RES,
-            format!("ResBlock {C1} → {C1}"),
-            format!("28×28 · {}", p(m.down1.num_trainable_params())),
+            format!("ResBlock {C1} → {C1}{times}"),
+            format!(
+                "28×28 · {}",
+                p(level(
+                    m.down1.num_trainable_params(),
+                    m.down1_more.num_trainable_params(),
+                    0
+                ))
+            ),
         ),
         node(
             left,
@@ -95,8 +118,15 @@ pub fn diagram<
             left,
             ys[4],
             RES,
-            format!("ResBlock {C1} → {C2}"),
-            format!("14×14 · {}", p(m.down2.num_trainable_params())),
+            format!("ResBlock {C1} → {C2}{times}{attn14}"),
+            format!(
+                "14×14 · {}",
+                p(level(
+                    m.down2.num_trainable_params(),
+                    m.down2_more.num_trainable_params(),
+                    m.attn14_down.num_trainable_params()
+                ))
+            ),
         ),
         node(
             left,
@@ -116,7 +146,11 @@ pub fn diagram<
             mid,
             ys[6],
             ATTN,
-            format!("self-attention, {H} heads"),
+            if A7::ATTENDS {
+                format!("self-attention, {H} heads")
+            } else {
+                "no attention".into()
+            },
             format!("49 tokens · {}", p(m.attn.num_trainable_params())),
         ),
         node(
@@ -137,8 +171,15 @@ pub fn diagram<
             right,
             ys[4],
             RES,
-            format!("ResBlock {C22} → {C2}"),
-            format!("14×14 · {}", p(m.up2.num_trainable_params())),
+            format!("ResBlock {C22} → {C2}{times}{attn14}"),
+            format!(
+                "14×14 · {}",
+                p(level(
+                    m.up2.num_trainable_params(),
+                    m.up2_more.num_trainable_params(),
+                    m.attn14_up.num_trainable_params()
+                ))
+            ),
         ),
         node(
             right,
@@ -151,8 +192,15 @@ pub fn diagram<
             right,
             ys[2],
             RES,
-            format!("ResBlock {C12} → {C1}"),
-            format!("28×28 · {}", p(m.up1.num_trainable_params())),
+            format!("ResBlock {C12} → {C1}{times}"),
+            format!(
+                "28×28 · {}",
+                p(level(
+                    m.up1.num_trainable_params(),
+                    m.up1_more.num_trainable_params(),
+                    0
+                ))
+            ),
         ),
         node(
             right,
@@ -253,7 +301,11 @@ pub fn diagram<
         label(
             mid - 10,
             ys[3] + 30,
-            "as Linear(SiLU(e)), one number per channel".into(),
+            if T1 == C1 {
+                "as Linear(SiLU(e)), one number per channel".into()
+            } else {
+                "as Linear(SiLU(e)): a scale and a shift per channel".into()
+            },
             RGBColor(213, 94, 0),
         ),
         label(
@@ -270,5 +322,48 @@ pub fn diagram<
         nodes,
         arrows,
         labels,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::blocks::Attention;
+    use crate::unet::UNet;
+
+    fn lines(d: &Diagram) -> Vec<String> {
+        d.nodes
+            .iter()
+            .flat_map(|n| n.lines.clone())
+            .chain(d.labels.iter().map(|l| l.text.clone()))
+            .collect()
+    }
+
+    /// The diagram follows the type: extra blocks, attention at 14×14 and scale-shift time show
+    /// in its boxes, and the boxes' parameter counts still add up to the model's.
+    #[test]
+    fn the_diagram_follows_the_config() {
+        let dev: Cpu = Default::default();
+        let plain = lines(&diagram(&dev.build_module::<MnistUNet, f32>()));
+        assert!(plain.iter().any(|l| l == "ResBlock 32 → 32"));
+        type Deep =
+            UNet<8, 16, 24, 32, 16, 2, 4, 2, 16, 32, Attention<16, 2, 4>, Attention<16, 2, 4>>;
+        let m = dev.build_module::<Deep, f32>();
+        // The PyTorch twin of the same config, bench/unet.py's UNet(c1=8, c2=16, te=16, heads=2,
+        // groups=4, extra_blocks=2, scale_shift=True, attn14=True), has 65,657 parameters too.
+        assert_eq!(m.num_trainable_params(), 65_657);
+        let deep = lines(&diagram(&m));
+        assert!(
+            deep.iter().any(|l| l == "ResBlock 8 → 16 ×3 + attention"),
+            "{deep:?}"
+        );
+        assert!(deep.iter().any(|l| l.contains("a scale and a shift")));
+        let total: usize = deep
+            .iter()
+            .filter_map(|l| l.split(" · ").nth(1))
+            .filter_map(|p| p.strip_suffix(" params"))
+            .map(|n| n.replace(',', "").parse::<usize>().unwrap())
+            .sum();
+        assert_eq!(total, m.num_trainable_params());
     }
 }

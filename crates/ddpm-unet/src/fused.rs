@@ -6,8 +6,7 @@
 use dfdx::prelude::*;
 use rayon::prelude::*;
 
-use crate::blocks::Act;
-use crate::conv::add_grad;
+use crate::ops::{add_grad, put_grad, take_grad, values, Act};
 
 /// Per (image, group): mean and 1/√(var + ε) of its C/G·H·W values, and the normalised values.
 fn normalise_groups(x: &[f32], group_len: usize, eps: f32) -> (Vec<f32>, Vec<(f32, f32)>) {
@@ -48,8 +47,8 @@ pub fn group_norm_cpu<T: Tape<f32, Cpu>, const C: usize>(
     );
     let (hw, group_len) = (h * w, C / groups * h * w);
     let (x, mut tape) = x.split_tape();
-    let (xhat, stats) = normalise_groups(&x.as_vec(), group_len, eps);
-    let (gv, bv) = (gamma.as_vec(), beta.as_vec());
+    let (xhat, stats) = normalise_groups(&values(&x), group_len, eps);
+    let (gv, bv) = (values(gamma), values(beta));
     let mut y = vec![0.0; xhat.len()];
     y.par_chunks_mut(hw)
         .zip(xhat.par_chunks(hw))
@@ -63,7 +62,7 @@ pub fn group_norm_cpu<T: Tape<f32, Cpu>, const C: usize>(
     let y = x.device().tensor_from_vec(y, shape);
     let (x_ghost, g_ghost, b_ghost, y_ghost) = (x.clone(), gamma.clone(), beta.clone(), y.clone());
     tape.add_backward_op(move |grads| {
-        let dy = grads.get(&y_ghost).as_vec();
+        let dy = take_grad(grads, &y_ghost)?;
         // Per (image, group): dx, and this group's contributions to dγ and dβ per channel.
         let per_group: Vec<(Vec<f32>, Vec<f32>, Vec<f32>)> = (0..b * groups)
             .into_par_iter()
@@ -105,9 +104,10 @@ pub fn group_norm_cpu<T: Tape<f32, Cpu>, const C: usize>(
             }
             dx.extend(dxk);
         }
-        add_grad(grads, &x_ghost, dx)?;
-        add_grad(grads, &g_ghost, dgamma)?;
-        add_grad(grads, &b_ghost, dbeta)?;
+        put_grad(grads, &y_ghost, dy)?;
+        add_grad(grads, &x_ghost, &dx)?;
+        add_grad(grads, &g_ghost, &dgamma)?;
+        add_grad(grads, &b_ghost, &dbeta)?;
         Ok(())
     });
     y.put_tape(tape)
@@ -118,12 +118,12 @@ pub fn group_norm_cpu<T: Tape<f32, Cpu>, const C: usize>(
 pub fn silu_cpu<T: Tape<f32, Cpu>>(x: Act<Cpu, T>) -> Act<Cpu, T> {
     let shape = *x.shape();
     let (x, mut tape) = x.split_tape();
-    let xv = x.as_vec();
+    let xv = values(&x);
     let y: Vec<f32> = xv.par_iter().map(|&v| v / (1.0 + (-v).exp())).collect();
     let y = x.device().tensor_from_vec(y, shape);
     let (x_ghost, y_ghost) = (x.clone(), y.clone());
     tape.add_backward_op(move |grads| {
-        let dy = grads.get(&y_ghost).as_vec();
+        let dy = take_grad(grads, &y_ghost)?;
         let dx: Vec<f32> = xv
             .par_iter()
             .zip(dy.par_iter())
@@ -132,7 +132,8 @@ pub fn silu_cpu<T: Tape<f32, Cpu>>(x: Act<Cpu, T>) -> Act<Cpu, T> {
                 d * s * (1.0 + v * (1.0 - s))
             })
             .collect();
-        add_grad(grads, &x_ghost, dx)?;
+        put_grad(grads, &y_ghost, dy)?;
+        add_grad(grads, &x_ghost, &dx)?;
         Ok(())
     });
     y.put_tape(tape)

@@ -24,8 +24,29 @@ pub mod conv;
 pub mod device;
 pub mod figures;
 pub mod fused;
+pub mod ops;
 pub mod unet;
 
 pub use conv::{conv2d, conv2d_reference, ConvGeometry};
 pub use device::ConvDevice;
-pub use unet::{DeviceUNet, MnistUNet, TinyUNet, UNet, UNetConfig};
+pub use unet::{DeviceUNet, MnistUNet, SmallUNet, TinyUNet, UNet, UNetConfig};
+
+/// Keeps freed memory in the process instead of handing it back to the kernel at once. A
+/// training step allocates and frees the same few hundred megabytes of activations every step;
+/// with glibc's defaults (large blocks mapped fresh from the kernel, freed memory trimmed), the
+/// kernel maps and zeroes those pages again on every step — millions of page faults. Call it
+/// once at the start of a program that trains or samples. glibc on Linux only (a no-op
+/// elsewhere); `DDPM_KEEP_MEMORY=0` turns it off, for comparisons.
+pub fn keep_freed_memory() {
+    if std::env::var("DDPM_KEEP_MEMORY").is_ok_and(|v| v == "0") {
+        return;
+    }
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt only changes the allocator's tuning parameters; it is called before the
+    // program allocates in earnest, and any value is valid for these three.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 1 << 30);
+        libc::mallopt(libc::M_TRIM_THRESHOLD, 1 << 30);
+        libc::mallopt(libc::M_TOP_PAD, 256 << 20);
+    }
+}
