@@ -61,17 +61,22 @@ mod tests {
         }
     }
 
-    /// With σ² = β̃ the weight simplifies to w_t = β_t / (2 α_t (1 − ᾱ_{t−1})); for the linear
-    /// schedule it falls from ≈ 0.60 at t = 2 to ≈ 0.0102 at t = T: the bound weighs the easy,
-    /// nearly clean steps ~59× more than the last ones.
+    /// With σ² = β̃ the weight simplifies to w_t = β_t / (2 α_t (1 − ᾱ_{t−1})), which is
+    /// ½ (SNR(t − 1)/SNR(t) − 1); for the linear schedule it falls from ≈ 0.60 at t = 2
+    /// (SNR(1)/SNR(2) ≈ 2.20) to ≈ 0.0102 at t = T (SNR ratio ≈ 1.020): the bound weighs the
+    /// easy, nearly clean steps ~59× more than the last ones.
     #[test]
     fn weights_have_the_expected_shape() {
         let s = Schedule::new(BetaSchedule::Linear, 1000).unwrap();
         let w = |t| eps_weight(&s, t, ModelVariance::PosteriorBeta);
-        for t in 2..1000 {
+        for t in 2..=1000 {
             let simplified = s.beta(t) / (2.0 * s.alpha(t) * (1.0 - s.alpha_bar(t - 1)));
             assert!((w(t) / simplified - 1.0).abs() < 1e-10);
+            let via_snr = 0.5 * (s.snr(t - 1) / s.snr(t) - 1.0);
+            assert!((w(t) / via_snr - 1.0).abs() < 1e-9, "t = {t}");
         }
+        assert!((s.snr(1) / s.snr(2) - 2.20).abs() < 5e-3);
+        assert!((s.snr(999) / s.snr(1000) - 1.020).abs() < 5e-4);
         assert!((w(2) - 0.5997).abs() < 1e-3, "w_2 = {}", w(2));
         assert!((w(1000) - 0.0102).abs() < 1e-3, "w_T = {}", w(1000));
     }

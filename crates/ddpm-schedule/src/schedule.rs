@@ -213,6 +213,111 @@ mod tests {
         }
     }
 
+    /// Golden values from an independent computation in Python (standard library only), written
+    /// from the formula √β_t = √β_1 + (t − 1)/(T − 1) · (√β_T − √β_1) with the linear schedule's
+    /// endpoints β_1 = 10⁻⁴, β_T = 0.02 at T = 1000:
+    /// ```python
+    /// import math
+    /// T, b1, bT = 1000, 1e-4, 0.02
+    /// beta = [(math.sqrt(b1) + (t - 1) / (T - 1) * (math.sqrt(bT) - math.sqrt(b1))) ** 2
+    ///         for t in range(1, T + 1)]
+    /// ab = 1.0
+    /// for b in beta: ab *= 1 - b
+    /// print([repr(beta[t - 1]) for t in (1, 2, 500, 1000)], repr(ab))
+    /// # ['0.0001', '0.00010264836435083402', '0.005722151147768562', '0.02'] 0.0007334124595808166
+    /// ```
+    /// Tolerance: 10⁻¹² relative for the β's, 10⁻¹⁰ for ᾱ_T (a product of 1000 rounded factors).
+    #[test]
+    fn quadratic_betas_match_golden_values() {
+        let s = Schedule::new(BetaSchedule::Quadratic, 1000).unwrap();
+        for (t, want) in [
+            (1, 0.0001),
+            (2, 0.00010264836435083402),
+            (500, 0.005722151147768562),
+            (1000, 0.02),
+        ] {
+            assert!(rel(s.beta(t), want) < 1e-12, "β_{t} = {}", s.beta(t));
+        }
+        assert!(rel(s.alpha_bar(1000), 0.0007334124595808166) < 1e-10);
+    }
+
+    /// Golden values from an independent computation in Python (standard library only), written
+    /// from the formula β_t = β_1 + (β_T − β_1) / (1 + e^(−u_t)), u_t = −6 + 12 (t − 1)/(T − 1),
+    /// with β_1 = 10⁻⁴, β_T = 0.02 at T = 1000 (the logistic curve only approaches them: σ(−6)
+    /// and σ(6) are 0.0025 and 0.9975):
+    /// ```python
+    /// import math
+    /// T, b1, bT = 1000, 1e-4, 0.02
+    /// beta = [b1 + (bT - b1) / (1 + math.exp(-(-6 + 12 * (t - 1) / (T - 1))))
+    ///         for t in range(1, T + 1)]
+    /// ab = 1.0
+    /// for b in beta: ab *= 1 - b
+    /// print([repr(beta[t - 1]) for t in (1, 2, 500, 1000)], repr(ab))
+    /// # ['0.00014920520081703202', '0.00014979833041933025', '0.010020120209938985',
+    /// #  '0.01995079479918297'] 3.968181990533219e-05
+    /// ```
+    /// Tolerance: 10⁻¹² relative for the β's, 10⁻¹⁰ for ᾱ_T.
+    #[test]
+    fn sigmoid_betas_match_golden_values() {
+        let s = Schedule::new(BetaSchedule::Sigmoid, 1000).unwrap();
+        for (t, want) in [
+            (1, 0.00014920520081703202),
+            (2, 0.00014979833041933025),
+            (500, 0.010020120209938985),
+            (1000, 0.01995079479918297),
+        ] {
+            assert!(rel(s.beta(t), want) < 1e-12, "β_{t} = {}", s.beta(t));
+        }
+        assert!(rel(s.alpha_bar(1000), 3.968181990533219e-05) < 1e-10);
+    }
+
+    /// Golden values from an independent computation in Python (standard library only), written
+    /// from Nichol & Dhariwal's definition: ᾱ_t = f(t)/f(0), f(t) = cos²((t/T + s)/(1 + s) · π/2),
+    /// s = 0.008, β_t = min(1 − ᾱ_t/ᾱ_{t−1}, 0.999), at T = 1000:
+    /// ```python
+    /// import math
+    /// T, s = 1000, 0.008
+    /// f = lambda t: math.cos((t / T + s) / (1 + s) * math.pi / 2) ** 2
+    /// ab = lambda t: f(t) / f(0)
+    /// beta = [min(1 - ab(t) / ab(t - 1), 0.999) for t in range(1, T + 1)]
+    /// print([repr(beta[t - 1]) for t in (1, 2, 500, 999, 1000)])
+    /// # ['4.128422482196914e-05', '4.614175273665033e-05', '0.0031458862304780677',
+    /// #  '0.7499993929011166', '0.999']
+    /// print([repr(ab(t)) for t in (1, 250, 500, 999)], repr(ab(999) * (1 - 0.999)))
+    /// # ['0.999958715775178', '0.8470121613269047', '0.49384359044063775',
+    /// #  '2.428766907034851e-06'] 2.428766907034853e-09
+    /// ```
+    /// The schedule's ᾱ_t is the running product of the capped β's, so ᾱ_1000 is ᾱ(999) · 0.001,
+    /// not f(T)/f(0) = 0. Tolerance: 10⁻¹⁰ relative — β_t = 1 − ᾱ_t/ᾱ_{t−1} cancels about four of
+    /// the sixteen digits at small t, and ᾱ_t is a product of t rounded factors. A wrong s (say
+    /// 0.009) moves β_1 by 12%, a wrong f or cap far more.
+    #[test]
+    fn cosine_schedule_matches_golden_values() {
+        let s = Schedule::new(BetaSchedule::Cosine, 1000).unwrap();
+        for (t, want) in [
+            (1, 4.128422482196914e-05),
+            (2, 4.614175273665033e-05),
+            (500, 0.0031458862304780677),
+            (999, 0.7499993929011166),
+            (1000, 0.999),
+        ] {
+            assert!(rel(s.beta(t), want) < 1e-10, "β_{t} = {}", s.beta(t));
+        }
+        for (t, want) in [
+            (1, 0.999958715775178),
+            (250, 0.8470121613269047),
+            (500, 0.49384359044063775),
+            (999, 2.428766907034851e-06),
+            (1000, 2.428766907034853e-09),
+        ] {
+            assert!(
+                rel(s.alpha_bar(t), want) < 1e-10,
+                "ᾱ_{t} = {}",
+                s.alpha_bar(t)
+            );
+        }
+    }
+
     #[test]
     fn cosine_alpha_bar_follows_its_defining_formula() {
         for t_max in [50, 1000, 4000] {

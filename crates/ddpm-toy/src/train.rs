@@ -117,7 +117,13 @@ mod tests {
     /// A short run on two moons (1,500 steps of 256 points): the mean loss of the last 100 steps
     /// is below half that of the first 10 (measured 0.60 → 0.18), and 2,000 samples are within
     /// sliced-Wasserstein distance 0.09 of fresh data (measured 0.056), where N(0, I) noise is at
-    /// 0.245 and a second data sample at ≈ 0.03.
+    /// 0.245 and a second data sample at 0.024 ± 0.008 (chapter 6).
+    ///
+    /// The margin is for other CPUs: float rounding that differs in the last bit can send a
+    /// training run down another path, as another seed would. Over training seeds 0–9 (each with
+    /// its own sampling and fresh-data seeds) the distance ranged from 0.036 to 0.071 and the
+    /// last loss from 0.181 to 0.187, so 0.09 leaves a margin of about 0.02 above the worst of
+    /// them while staying far below noise's 0.245.
     #[test]
     fn a_short_training_run_learns_two_moons() {
         let dev: Cpu = Default::default();
@@ -151,7 +157,7 @@ mod tests {
         eprintln!("loss {first:.4} -> {last:.4}; SW₁: samples {d:.4}, noise {d_noise:.4}");
         assert!(last < 0.5 * first, "loss {first} -> {last}");
         assert!(
-            d < 0.12 && d_noise > 0.2,
+            d < 0.09 && d_noise > 0.2,
             "SW₁ samples {d}, noise {d_noise}"
         );
     }

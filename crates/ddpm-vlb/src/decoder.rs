@@ -66,6 +66,44 @@ mod tests {
         }
     }
 
+    /// Golden values of (4.7) from an independent computation in Python (standard library only):
+    /// the mass of N(μ, σ²) over bin k, [x − 1/255, x + 1/255] around x = −1 + 2k/255, with the
+    /// edge bins open-ended, from `math.erf` (and `math.erfc` far in a tail, where a difference
+    /// of two erf's near 1 would cancel):
+    /// ```python
+    /// import math
+    /// def log_p(k, m, var):
+    ///     x, sd = -1 + 2 * k / 255, math.sqrt(var)
+    ///     hi = math.inf if k == 255 else (x + 1 / 255 - m) / sd
+    ///     lo = -math.inf if k == 0 else (x - 1 / 255 - m) / sd
+    ///     if lo > 0:
+    ///         return math.log(0.5 * (math.erfc(lo / math.sqrt(2)) - math.erfc(hi / math.sqrt(2))))
+    ///     return math.log(0.5 * (math.erf(hi / math.sqrt(2)) - math.erf(lo / math.sqrt(2))))
+    /// for k, m, var in [(100, -1 + 200 / 255 + 0.003, 1e-4), (0, -0.98, 4e-4),
+    ///                   (255, 0.995, 1e-4), (200, -1 + 400 / 255 - 0.05, 1e-4)]:
+    ///     print(repr(log_p(k, m, var)))
+    /// # -1.2299955376795855, -1.5572196482854699, -0.7829404702167514, -13.12259910840466
+    /// ```
+    /// An interior bin, both edge bins and a far-tail bin. Confusing σ with σ² fails: passing
+    /// σ² = 10⁻⁴ where σ is used gives ln P = 0.0 for the first case, and σ = 0.01 where σ² is
+    /// used gives −3.465. Tolerance: 10⁻¹² relative.
+    #[test]
+    fn one_bin_matches_golden_values() {
+        let centres = pixel_bin_centres();
+        for (k, mean, var, want) in [
+            (100, centres[100] + 0.003, 1e-4, -1.2299955376795855),
+            (0, -0.98, 4e-4, -1.5572196482854699),
+            (255, 0.995, 1e-4, -0.7829404702167514),
+            (200, centres[200] - 0.05, 1e-4, -13.12259910840466),
+        ] {
+            let got = discretized_gaussian_log_likelihood(centres[k], mean, var);
+            assert!(
+                (got - want).abs() < 1e-12 * want.abs(),
+                "bin {k}: {got} vs {want}"
+            );
+        }
+    }
+
     /// A narrow Gaussian centred on a bin puts almost all its mass there; a far tail bin still
     /// gets a finite log-probability.
     #[test]
