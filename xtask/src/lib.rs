@@ -35,6 +35,8 @@ pub fn figures_dir(root: &Path) -> PathBuf {
 
 /// Draws one figure, with the figure's path in any error.
 pub fn render(root: &Path, chapter: &str, fig: &Figure) -> anyhow::Result<Vec<u8>> {
+    // Figures that train or sample allocate the same buffers step after step.
+    ddpm_unet::keep_freed_memory();
     (fig.render)(root)
         .map_err(|e| anyhow::anyhow!("{e}"))
         .with_context(|| format!("drawing figure {chapter}/{}", fig.file))

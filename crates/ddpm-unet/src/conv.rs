@@ -271,33 +271,61 @@ fn col2im_add(cols: &[f32], g: &ConvGeometry, dx: &mut [f32]) {
 // ANCHOR_END: im2col
 
 // ANCHOR: kernels
+thread_local! {
+    /// Each rayon thread's im2col matrices, reused from call to call: im2col and the products
+    /// overwrite every entry they use, so a buffer needs neither a fresh allocation nor zeroing.
+    static COLS: std::cell::RefCell<(Vec<f32>, Vec<f32>)> = const {
+        std::cell::RefCell::new((Vec::new(), Vec::new()))
+    };
+}
+
+/// `buf` grown to at least `n` entries, as a slice of exactly `n`.
+fn scratch(buf: &mut Vec<f32>, n: usize) -> &mut [f32] {
+    if buf.len() < n {
+        buf.resize(n, 0.0);
+    }
+    &mut buf[..n]
+}
+
+/// A 1×1, stride-1, unpadded convolution needs no im2col: the image is its own patch matrix.
+fn is_pointwise(g: &ConvGeometry) -> bool {
+    g.k == 1 && g.stride == 1 && g.pad == 0
+}
+
 /// y_b = W [O × C·K·K] · im2col(x_b) + bias, image by image in parallel.
 pub fn conv2d_forward_cpu(x: &[f32], weight: &[f32], bias: &[f32], g: &ConvGeometry) -> Vec<f32> {
-    let (img, out_img) = (g.in_ch * g.h * g.w, g.out_ch * g.positions());
+    let (img, out_img, pos, patch) = (
+        g.in_ch * g.h * g.w,
+        g.out_ch * g.positions(),
+        g.positions(),
+        g.patch(),
+    );
     let mut y = vec![0.0; g.batch * out_img];
     y.par_chunks_mut(out_img).enumerate().for_each(|(b, yb)| {
-        let mut cols = vec![0.0; g.patch() * g.positions()];
-        im2col(&x[b * img..][..img], g, &mut cols);
-        for (o, row) in yb.chunks_mut(g.positions()).enumerate() {
+        let xb = &x[b * img..][..img];
+        for (o, row) in yb.chunks_mut(pos).enumerate() {
             row.fill(bias[o]);
         }
-        matmul(
-            g.out_ch,
-            g.positions(),
-            g.patch(),
-            weight,
-            false,
-            &cols,
-            false,
-            yb,
-            true,
-        );
+        COLS.with(|bufs| {
+            let (a, _) = &mut *bufs.borrow_mut();
+            let cols: &[f32] = if is_pointwise(g) {
+                xb
+            } else {
+                let cols = scratch(a, patch * pos);
+                im2col(xb, g, cols);
+                cols
+            };
+            matmul(g.out_ch, pos, patch, weight, false, cols, false, yb, true);
+        });
     });
     y
 }
 
 /// The three backward products for upstream gradient gy: dW = Σ_b gy_b · im2col(x_b)ᵀ,
-/// dbias = Σ_{b, i, j} gy, dx_b = col2im(Wᵀ · gy_b).
+/// dbias = Σ_{b, i, j} gy, dx_b = col2im(Wᵀ · gy_b) — or, for a stride-1 convolution that keeps
+/// the size (padding (K − 1)/2), the same dx_b as a convolution of gy_b with the kernel flipped
+/// and its channels swapped, which needs no scattering col2im. Per-image dW and dbias are summed
+/// in image order, so the result does not depend on how rayon splits the work.
 pub fn conv2d_backward_cpu(
     x: &[f32],
     weight: &[f32],
@@ -310,30 +338,74 @@ pub fn conv2d_backward_cpu(
         g.positions(),
         g.patch(),
     );
-    let per_image: Vec<(Vec<f32>, Vec<f32>, Vec<f32>)> = (0..g.batch)
-        .into_par_iter()
-        .map(|b| {
-            let gyb = &gy[b * out_img..][..out_img];
-            let mut cols = vec![0.0; patch * pos];
-            im2col(&x[b * img..][..img], g, &mut cols);
+    let same = g.stride == 1 && 2 * g.pad + 1 == g.k && !is_pointwise(g);
+    // The transposed convolution's geometry and kernel: O → C channels, w'[c, o, u, v] =
+    // w[o, c, K−1−u, K−1−v].
+    let back = ConvGeometry::new(
+        [1, g.out_ch, g.h, g.w],
+        [g.in_ch, g.out_ch, g.k, g.k],
+        1,
+        g.pad,
+    );
+    let flipped: Vec<f32> = if same {
+        let kk = g.k * g.k;
+        let mut f = vec![0.0; weight.len()];
+        for o in 0..g.out_ch {
+            for c in 0..g.in_ch {
+                for t in 0..kk {
+                    f[(c * g.out_ch + o) * kk + (kk - 1 - t)] = weight[(o * g.in_ch + c) * kk + t];
+                }
+            }
+        }
+        f
+    } else {
+        Vec::new()
+    };
+    let mut gx = vec![0.0; g.batch * img];
+    let per_image: Vec<(Vec<f32>, Vec<f32>)> = gx
+        .par_chunks_mut(img)
+        .enumerate()
+        .map(|(b, gxb)| {
+            let (xb, gyb) = (&x[b * img..][..img], &gy[b * out_img..][..out_img]);
             let mut gw = vec![0.0; g.out_ch * patch];
-            matmul(
-                g.out_ch, patch, pos, gyb, false, &cols, true, &mut gw, false,
-            );
+            COLS.with(|bufs| {
+                let (a, c) = &mut *bufs.borrow_mut();
+                let cols: &[f32] = if is_pointwise(g) {
+                    xb
+                } else {
+                    let cols = scratch(a, patch * pos);
+                    im2col(xb, g, cols);
+                    cols
+                };
+                matmul(g.out_ch, patch, pos, gyb, false, cols, true, &mut gw, false);
+                if is_pointwise(g) {
+                    matmul(patch, pos, g.out_ch, weight, true, gyb, false, gxb, false);
+                } else if same {
+                    let gcols = scratch(c, back.patch() * back.positions());
+                    im2col(gyb, &back, gcols);
+                    matmul(
+                        g.in_ch,
+                        pos,
+                        back.patch(),
+                        &flipped,
+                        false,
+                        gcols,
+                        false,
+                        gxb,
+                        false,
+                    );
+                } else {
+                    let gcols = scratch(c, patch * pos);
+                    matmul(patch, pos, g.out_ch, weight, true, gyb, false, gcols, false);
+                    col2im_add(gcols, g, gxb);
+                }
+            });
             let gb: Vec<f32> = gyb.chunks(pos).map(|r| r.iter().sum()).collect();
-            let mut gcols = vec![0.0; patch * pos];
-            matmul(
-                patch, pos, g.out_ch, weight, true, gyb, false, &mut gcols, false,
-            );
-            let mut gx = vec![0.0; img];
-            col2im_add(&gcols, g, &mut gx);
-            (gx, gw, gb)
+            (gw, gb)
         })
         .collect();
-    let mut gx = Vec::with_capacity(g.batch * img);
     let (mut gw, mut gb) = (vec![0.0; g.out_ch * patch], vec![0.0; g.out_ch]);
-    for (x_b, w_b, b_b) in per_image {
-        gx.extend(x_b);
+    for (w_b, b_b) in per_image {
         gw.iter_mut().zip(w_b).for_each(|(a, v)| *a += v);
         gb.iter_mut().zip(b_b).for_each(|(a, v)| *a += v);
     }

@@ -254,6 +254,7 @@ struct QuickstartArgs {
 
 fn main() -> ExitCode {
     let started = Instant::now();
+    ddpm_unet::keep_freed_memory();
     let matches = Cli::command().get_matches();
     let cli = match Cli::from_arg_matches(&matches) {
         Ok(cli) => cli,
