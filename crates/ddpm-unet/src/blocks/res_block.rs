@@ -184,7 +184,7 @@ impl<
     ) -> Act<D, T> {
         let h = self
             .conv1
-            .forward(silu(self.norm1.forward(x.retaped::<T>())));
+            .forward(D::silu(self.norm1.forward(x.retaped::<T>())));
         let h = D::silu(self.inject(h, temb));
         let h = if T::OWNS_TAPE && self.dropout > 0.0 {
             h.dropout(self.dropout)
