@@ -756,4 +756,58 @@ mod tests {
         let e = read_images(&pngs).unwrap_err();
         assert!(e.to_string().contains("000003.png"), "{e}");
     }
+
+    /// An independent reader: Python reads the `.npz` back — with NumPy's `np.load` where NumPy
+    /// is installed, else with the standard library's `zipfile` and the `.npy` header parsed as
+    /// the format documents it (magic, version, header length, a Python dict literal). Skipped,
+    /// with a note, only where there is no `python3` at all.
+    #[test]
+    fn python_reads_the_npz_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let set = images(5);
+        let labels: Vec<u8> = vec![3, 1, 4, 1, 5];
+        let path = write_all(dir.path(), Format::Npz, &set, Some(&labels));
+        let script = r#"
+import sys, zipfile, ast, struct
+path = sys.argv[1]
+try:
+    import numpy as np
+    z = np.load(path)
+    a, l = z["arr_0"], z["arr_1"]
+    assert a.dtype == np.uint8 and l.dtype == np.uint8
+    print("numpy", list(a.shape), int(a.sum()), a.reshape(-1)[:8].tolist(), l.tolist())
+except ImportError:
+    def read(z, name):
+        b = z.read(name)
+        assert b[:6] == b"\x93NUMPY" and b[6] == 1
+        n = struct.unpack("<H", b[8:10])[0]
+        h = ast.literal_eval(b[10:10 + n].decode("latin1"))
+        assert h["descr"] == "|u1" and h["fortran_order"] is False
+        return list(h["shape"]), b[10 + n:]
+    with zipfile.ZipFile(path) as z:
+        assert z.testzip() is None
+        shape, data = read(z, "arr_0.npy")
+        lshape, ldata = read(z, "arr_1.npy")
+    assert lshape == [len(ldata)]
+    print("zipfile", shape, sum(data), list(data[:8]), list(ldata))
+"#;
+        let out = match std::process::Command::new("python3")
+            .arg("-c")
+            .arg(script)
+            .arg(&path)
+            .output()
+        {
+            Ok(o) => o,
+            Err(e) => {
+                eprintln!("no python3 here ({e}): the layout test stands alone");
+                return;
+            }
+        };
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success(), "{text}{}", String::from_utf8_lossy(&out.stderr));
+        let sum: u64 = set.pixels.iter().map(|&p| p as u64).sum();
+        let want = format!("[5, 28, 28, 1] {sum} {:?} [3, 1, 4, 1, 5]", &set.pixels[..8]);
+        assert!(text.trim().ends_with(&want), "{text} vs {want}");
+        eprintln!("read back by {}", text.split(' ').next().unwrap_or("?"));
+    }
 }

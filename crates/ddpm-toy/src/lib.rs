@@ -21,6 +21,7 @@ pub mod embedding;
 pub mod figures;
 pub mod model;
 pub mod sample;
+pub mod shortcuts;
 pub mod train;
 
 pub use distance::sliced_wasserstein;
@@ -30,4 +31,5 @@ pub use sample::{
     sample, Ancestral, Chain, Denoiser, MixtureDenoiser, SampleOptions, Sampled, Sampler,
     SamplerKind,
 };
+pub use shortcuts::{respaced_schedule, respaced_steps, Ddim, Strided};
 pub use train::{train, TrainConfig};

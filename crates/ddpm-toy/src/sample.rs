@@ -123,23 +123,20 @@ impl Sampler for Ancestral {
 }
 // ANCHOR_END: algorithm2
 
-/// The samplers, by the names the command line uses.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+/// The samplers, by the names the command line uses: `ancestral`, `strided:S` (S steps) and
+/// `ddim:S` or `ddim:S:η` (η = 0 unless given).
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub enum SamplerKind {
     /// Algorithm 2 (Ho et al. 2020): T steps.
     #[default]
     Ancestral,
+    /// Algorithm 2 on a respaced schedule (Nichol & Dhariwal 2021).
+    Strided(crate::Strided),
+    /// DDIM (Song, Meng & Ermon 2021).
+    Ddim(crate::Ddim),
 }
 
 impl SamplerKind {
-    pub const ALL: [SamplerKind; 1] = [SamplerKind::Ancestral];
-
-    pub fn name(self) -> &'static str {
-        match self {
-            SamplerKind::Ancestral => "ancestral",
-        }
-    }
-
     /// Runs the named sampler (see [`Sampler::sample`]).
     pub fn sample<D: Device<f32>>(
         self,
@@ -152,29 +149,62 @@ impl SamplerKind {
     ) -> Chain {
         match self {
             SamplerKind::Ancestral => Ancestral.sample(dev, model, s, shape, rng, opts),
+            SamplerKind::Strided(k) => k.sample(dev, model, s, shape, rng, opts),
+            SamplerKind::Ddim(k) => k.sample(dev, model, s, shape, rng, opts),
         }
     }
 
     pub fn steps(self, s: &Schedule) -> usize {
         match self {
             SamplerKind::Ancestral => Ancestral.steps(s),
+            SamplerKind::Strided(k) => k.steps(s),
+            SamplerKind::Ddim(k) => k.steps(s),
         }
     }
 }
 
 impl std::fmt::Display for SamplerKind {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.name())
+        match self {
+            SamplerKind::Ancestral => f.write_str("ancestral"),
+            SamplerKind::Strided(k) => write!(f, "strided:{}", k.steps),
+            SamplerKind::Ddim(k) if k.eta == 0.0 => write!(f, "ddim:{}", k.steps),
+            SamplerKind::Ddim(k) => write!(f, "ddim:{}:{}", k.steps, k.eta),
+        }
     }
 }
 
 impl std::str::FromStr for SamplerKind {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
-        Self::ALL
-            .into_iter()
-            .find(|k| k.name() == s)
-            .ok_or_else(|| format!("unknown sampler '{s}': expected ancestral"))
+        let bad = || {
+            format!(
+                "unknown sampler '{s}': expected ancestral, strided:STEPS, ddim:STEPS or \
+                 ddim:STEPS:ETA (STEPS ≥ 1, ETA in [0, 1])"
+            )
+        };
+        let parts: Vec<&str> = s.split(':').collect();
+        let steps = |p: &str| p.parse::<usize>().ok().filter(|&n| n >= 1).ok_or_else(bad);
+        match parts[..] {
+            ["ancestral"] => Ok(SamplerKind::Ancestral),
+            ["strided", n] => Ok(SamplerKind::Strided(crate::Strided { steps: steps(n)? })),
+            ["ddim", n] => Ok(SamplerKind::Ddim(crate::Ddim {
+                steps: steps(n)?,
+                eta: 0.0,
+            })),
+            ["ddim", n, e] => {
+                let eta = e
+                    .parse::<f64>()
+                    .ok()
+                    .filter(|e| (0.0..=1.0).contains(e))
+                    .ok_or_else(bad)?;
+                Ok(SamplerKind::Ddim(crate::Ddim {
+                    steps: steps(n)?,
+                    eta,
+                }))
+            }
+            _ => Err(bad()),
+        }
     }
 }
 

@@ -243,6 +243,11 @@ impl<M: Clone> Checkpoint<M> {
 
 type Tensors = HashMap<String, (Vec<usize>, Vec<f32>)>;
 
+/// The step a checkpoint was saved at.
+pub fn read_step(path: &Path) -> Result<usize, CheckpointError> {
+    Ok(read_file(path)?.1)
+}
+
 /// The config recorded in a checkpoint, without loading its weights (to pick the UNet type).
 pub fn read_config(path: &Path) -> Result<TrainConfig, CheckpointError> {
     Ok(read_file(path)?.0)
