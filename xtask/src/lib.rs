@@ -1,6 +1,8 @@
 //! The book's figures, chapter by chapter: one registry shared by `cargo xtask figures` and the
 //! workspace test that checks the committed figures are what the code draws.
 
+pub mod exercises;
+
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;

@@ -4,6 +4,9 @@
 //! code draws (byte for byte, or within its stated tolerance for figures drawn from long
 //! floating-point runs; see `xtask::Reproducibility`).
 //! `cargo xtask book`: regenerate the figures, then build the book with mdbook.
+//! `cargo xtask exercises start NN`: a chapter's coding exercises, solutions taken out, in
+//! `exercises/chNN/` — `cargo test` there grades them.
+//! `cargo xtask exercises check`: every exercise test fails on the blanked copy.
 
 use std::process::{Command, ExitCode};
 use std::time::Instant;
@@ -20,7 +23,8 @@ fn main() -> ExitCode {
     }
 }
 
-const USAGE: &str = "usage: cargo xtask figures [--check] [chNN …] | cargo xtask book";
+const USAGE: &str = "usage: cargo xtask figures [--check] [chNN …] | cargo xtask book | \
+cargo xtask exercises start NN [--force] | cargo xtask exercises check";
 
 fn run() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -32,6 +36,13 @@ fn run() -> anyhow::Result<()> {
             figures(false, &[])?;
             book()
         }
+        ["exercises", "start", chapter] => {
+            xtask::exercises::start(&xtask::repo_root(), chapter, false).map(|_| ())
+        }
+        ["exercises", "start", chapter, "--force"] => {
+            xtask::exercises::start(&xtask::repo_root(), chapter, true).map(|_| ())
+        }
+        ["exercises", "check"] => exercises_check(),
         _ => bail!(USAGE),
     }
 }
@@ -89,6 +100,38 @@ fn figures(check: bool, only: &[&str]) -> anyhow::Result<()> {
             stale.join(", ")
         );
     }
+    Ok(())
+}
+
+/// Every exercise test must fail on the blanked copy (and passes on the solution in the
+/// chapters' own tests).
+fn exercises_check() -> anyhow::Result<()> {
+    let outcomes = xtask::exercises::check(&xtask::repo_root())?;
+    let mut vacuous = Vec::new();
+    for o in &outcomes {
+        println!(
+            "{} {}",
+            if o.failed {
+                "fails on the blank, as it should:"
+            } else {
+                "PASSES ON THE BLANK:"
+            },
+            o.test
+        );
+        if !o.failed {
+            vacuous.push(o.test.clone());
+        }
+    }
+    if !vacuous.is_empty() {
+        bail!(
+            "these exercise tests pass without a solution, so they grade nothing: {}",
+            vacuous.join(", ")
+        );
+    }
+    println!(
+        "all {} exercise tests fail on the blanked copies",
+        outcomes.len()
+    );
     Ok(())
 }
 

@@ -341,7 +341,10 @@ mod tests {
         }
         assert_eq!(
             "ddim:50:0".parse::<SamplerKind>().unwrap(),
-            SamplerKind::Ddim(Ddim { steps: 50, eta: 0.0 })
+            SamplerKind::Ddim(Ddim {
+                steps: 50,
+                eta: 0.0
+            })
         );
         for bad in ["ddim", "ddim:0", "strided:x", "ddim:10:2", "euler"] {
             let e = bad.parse::<SamplerKind>().unwrap_err();

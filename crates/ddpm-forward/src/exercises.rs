@@ -1,0 +1,111 @@
+//! Chapter 3's coding exercises. `cargo xtask exercises start 03` copies this file with the
+//! bodies between the SOLUTION markers taken out into `exercises/ch03/`, where `cargo test`
+//! grades an attempt with the tests below — the same tests that check these reference
+//! solutions here.
+
+use ddpm_forward::dfdx::prelude::*;
+use ddpm_schedule::Schedule;
+
+/// Exercise 3.1: ᾱ_t = (1 − β_1)(1 − β_2)⋯(1 − β_t) for t = 0, 1, …, T from `betas` =
+/// [β_1, …, β_T]; the first entry is ᾱ_0 = 1 (the empty product), so the result has T + 1
+/// entries.
+pub fn alpha_bar_from_betas(betas: &[f64]) -> Vec<f64> {
+    // SOLUTION START
+    let mut out = vec![1.0];
+    for b in betas {
+        out.push(out.last().unwrap() * (1.0 - b));
+    }
+    out
+    // SOLUTION END
+}
+
+/// Exercise 3.2: the ᾱ trick for one number: x_t = √ᾱ_t x_0 + √(1 − ᾱ_t) ε.
+pub fn q_sample_one(s: &Schedule, x0: f64, eps: f64, t: usize) -> f64 {
+    // SOLUTION START
+    s.alpha_bar(t).sqrt() * x0 + (1.0 - s.alpha_bar(t)).sqrt() * eps
+    // SOLUTION END
+}
+
+/// Exercise 3.3: run the forward chain step by step on a batch `[B, N]` for steps 1, …, t,
+/// each step x_s = √(1 − β_s) x_{s−1} + √β_s ε_s with ε_s the s-th entry of `noises` (the
+/// noise of step s, `[B, N]`), and return x_t. (Chapter 3's `q_step` does one such step.)
+pub fn run_chain<D: Device<f32>>(
+    s: &Schedule,
+    x0: &Tensor<(usize, usize), f32, D>,
+    noises: &[Tensor<(usize, usize), f32, D>],
+) -> Tensor<(usize, usize), f32, D> {
+    // SOLUTION START
+    let mut x = x0.clone();
+    for (i, eps) in noises.iter().enumerate() {
+        let t = i + 1;
+        x = x * (1.0 - s.beta(t)).sqrt() as f32 + eps.clone() * s.beta(t).sqrt() as f32;
+    }
+    x
+    // SOLUTION END
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ddpm_schedule::{rand::SeedableRng, randn, BetaSchedule};
+
+    /// Against the schedule's own ᾱ, for the linear and the cosine schedule.
+    #[test]
+    fn exercise_3_1_alpha_bar_from_betas() {
+        for kind in [BetaSchedule::Linear, BetaSchedule::Cosine] {
+            let s = Schedule::new(kind, 1000).unwrap();
+            let got = alpha_bar_from_betas(s.betas());
+            assert_eq!(got.len(), 1001, "T + 1 entries, ᾱ_0 first");
+            for t in [0, 1, 2, 500, 1000] {
+                assert!((got[t] - s.alpha_bar(t)).abs() < 1e-12, "{kind:?}: ᾱ_{t}");
+            }
+        }
+    }
+
+    /// Against chapter 3's `q_sample` on a batch.
+    #[test]
+    fn exercise_3_2_q_sample_one() {
+        let s = Schedule::new(BetaSchedule::Linear, 1000).unwrap();
+        let dev: Cpu = Default::default();
+        let (x0, eps, ts) = ([0.5f32, -1.0, 0.9], [1.2f32, 0.3, -2.0], [1, 300, 1000]);
+        let x0_t = dev.tensor_from_vec(x0.to_vec(), (3, 1));
+        let eps_t = dev.tensor_from_vec(eps.to_vec(), (3, 1));
+        let want = ddpm_forward::q_sample(&s, &x0_t, &ts, &eps_t).as_vec();
+        for i in 0..3 {
+            let got = q_sample_one(&s, x0[i] as f64, eps[i] as f64, ts[i]);
+            assert!((got - want[i] as f64).abs() < 1e-5, "t = {}", ts[i]);
+        }
+    }
+
+    /// Against chapter 3's `q_step`, step by step, and the chain's end in distribution: 20,000
+    /// numbers from x_0 = 1 after 300 steps have mean √ᾱ_300 and variance 1 − ᾱ_300 (within
+    /// 5 standard errors).
+    #[test]
+    fn exercise_3_3_run_chain() {
+        let s = Schedule::new(BetaSchedule::Linear, 1000).unwrap();
+        let dev: Cpu = Default::default();
+        let mut rng = ddpm_schedule::rand::rngs::StdRng::seed_from_u64(3);
+        let (b, n, t) = (4, 5000, 300);
+        let x0 = dev.tensor_from_vec(vec![1.0f32; b * n], (b, n));
+        let noises: Vec<_> = (0..t).map(|_| randn(&dev, (b, n), &mut rng)).collect();
+        let got = run_chain(&s, &x0, &noises);
+        let mut want = x0.clone();
+        for (i, eps) in noises.iter().take(3).enumerate() {
+            want = ddpm_forward::q_step(&s, &want, &vec![i + 1; b], eps);
+        }
+        let three = run_chain(&s, &x0, &noises[..3]);
+        for (a, w) in three.as_vec().iter().zip(want.as_vec()) {
+            assert!((a - w).abs() < 1e-6, "after 3 steps");
+        }
+        let v = got.as_vec();
+        let m = v.iter().map(|&x| x as f64).sum::<f64>() / v.len() as f64;
+        let var = v.iter().map(|&x| (x as f64 - m).powi(2)).sum::<f64>() / v.len() as f64;
+        let (wm, wv) = (s.alpha_bar(t).sqrt(), 1.0 - s.alpha_bar(t));
+        let se = (wv / v.len() as f64).sqrt();
+        assert!((m - wm).abs() < 5.0 * se, "mean {m} vs {wm}");
+        assert!(
+            (var - wv).abs() < 5.0 * wv * (2.0 / v.len() as f64).sqrt(),
+            "variance {var} vs {wv}"
+        );
+    }
+}
