@@ -804,9 +804,16 @@ except ImportError:
             }
         };
         let text = String::from_utf8_lossy(&out.stdout);
-        assert!(out.status.success(), "{text}{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{text}{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         let sum: u64 = set.pixels.iter().map(|&p| p as u64).sum();
-        let want = format!("[5, 28, 28, 1] {sum} {:?} [3, 1, 4, 1, 5]", &set.pixels[..8]);
+        let want = format!(
+            "[5, 28, 28, 1] {sum} {:?} [3, 1, 4, 1, 5]",
+            &set.pixels[..8]
+        );
         assert!(text.trim().ends_with(&want), "{text} vs {want}");
         eprintln!("read back by {}", text.split(' ').next().unwrap_or("?"));
     }

@@ -33,8 +33,9 @@ pub struct QuickstartOptions {
     pub budget: Duration,
     /// When the job started (the budget counts from here, data loading included).
     pub started: Instant,
-    /// Digits sampled at the end.
+    /// Digits sampled at the end, and with which sampler.
     pub digits: usize,
+    pub sampler: SamplerKind,
     /// The run's settings; `steps` and `warmup` are replaced by the plan.
     pub config: TrainConfig,
 }
@@ -46,7 +47,7 @@ pub struct Plan {
     pub train_step: f64,
     /// Seconds per network call while sampling (batch `digits`), measured.
     pub sample_call: f64,
-    /// Network calls the sampling makes (T for Algorithm 2).
+    /// Network calls the sampling makes (T for Algorithm 2, S for S-step samplers).
     pub sample_calls: usize,
     /// Seconds already spent (loading, measuring) and kept in reserve (saving, plotting,
     /// judging, and a margin for the machine slowing down).
@@ -190,7 +191,7 @@ pub fn quickstart<D: ConvDevice, M: DiffusionNet<D>>(
     opts: &QuickstartOptions,
     show_progress: bool,
 ) -> anyhow::Result<QuickstartReport> {
-    let sampler = SamplerKind::Ancestral;
+    let sampler = opts.sampler;
     let schedule = opts.config.noise_schedule();
     let (train_step, sample_call) = measure::<D, M>(dev, data, &opts.config, opts.digits, 8)?;
     let budget = opts.budget.as_secs_f64();

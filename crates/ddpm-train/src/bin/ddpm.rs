@@ -252,6 +252,9 @@ struct QuickstartArgs {
     /// Digits sampled at the end.
     #[arg(long, default_value_t = 64)]
     digits: usize,
+    /// The sampler for those digits (see `ddpm sample --help`).
+    #[arg(long, default_value_t = SamplerKind::Ancestral)]
+    sampler: SamplerKind,
 }
 
 fn main() -> ExitCode {
@@ -706,14 +709,16 @@ fn quickstart(a: QuickstartArgs, started: Instant) -> Result<()> {
         budget: Duration::from_secs_f64(a.budget_minutes * 60.0),
         started,
         digits: a.digits,
+        sampler: a.sampler,
         config: config.clone(),
     };
     eprintln!(
-        "quickstart: the '{}' UNet on {} digits from {}, within {} minutes (training plus sampling)",
+        "quickstart: the '{}' UNet on {} digits from {}, within {} minutes (training plus sampling with the {} sampler)",
         config.preset,
         data.len(),
         a.data.describe(),
-        a.budget_minutes
+        a.budget_minutes,
+        a.sampler
     );
     let report = with_preset!(config.preset, Dev, Net => {
         ddpm_train::quickstart::quickstart::<Dev, Net>(&dev, &data.images, &opts, true)?
