@@ -19,6 +19,7 @@ pub fn chapters() -> Vec<(&'static str, &'static [Figure])> {
         ("ch06", ddpm_toy::figures::FIGURES),
         ("ch07", ddpm_unet::figures::FIGURES),
         ("ch08", ddpm_train::figures::FIGURES),
+        ("ch09", ddpm_advanced::figures::FIGURES),
     ]
 }
 

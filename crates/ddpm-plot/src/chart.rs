@@ -23,12 +23,22 @@ pub const PALETTE: [RGBColor; 7] = [
     RGBColor(0, 0, 0),       // black
 ];
 
-/// How a chart's y axis maps values to pixels.
+/// How a chart's axis maps values to pixels.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Scale {
     Linear,
-    /// Logarithmic; every y value must be > 0.
+    /// Logarithmic; every value on that axis must be > 0.
     Log,
+}
+
+/// Where a chart's legend sits.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Corner {
+    #[default]
+    UpperRight,
+    UpperLeft,
+    LowerRight,
+    LowerLeft,
 }
 
 /// One named curve of a line chart.
@@ -46,8 +56,12 @@ pub struct LineChart {
     pub y_label: String,
     pub series: Vec<Series>,
     pub y_scale: Scale,
+    pub x_scale: Scale,
     /// Fixed y range; `None` fits the data.
     pub y_range: Option<(f64, f64)>,
+    /// A dot at every point (for curves of a few measured points).
+    pub markers: bool,
+    pub legend: Corner,
 }
 
 impl LineChart {
@@ -58,7 +72,10 @@ impl LineChart {
             y_label: String::new(),
             series: Vec::new(),
             y_scale: Scale::Linear,
+            x_scale: Scale::Linear,
             y_range: None,
+            markers: false,
+            legend: Corner::UpperRight,
         }
     }
     pub fn x_label(mut self, label: impl Into<String>) -> Self {
@@ -71,6 +88,18 @@ impl LineChart {
     }
     pub fn log_y(mut self) -> Self {
         self.y_scale = Scale::Log;
+        self
+    }
+    pub fn log_x(mut self) -> Self {
+        self.x_scale = Scale::Log;
+        self
+    }
+    pub fn markers(mut self) -> Self {
+        self.markers = true;
+        self
+    }
+    pub fn legend_at(mut self, corner: Corner) -> Self {
+        self.legend = corner;
         self
     }
     pub fn y_range(mut self, lo: f64, hi: f64) -> Self {
@@ -264,35 +293,53 @@ fn draw_line_chart(area: &Area<'_>, c: &LineChart) -> Result<(), PlotError> {
         Some(r) => r,
         None => extent(all().map(|p| p.1)).unwrap_or((0.0, 1.0)),
     };
-    let x = x0..x1;
-    match c.y_scale {
-        Scale::Linear => {
-            let y = if c.y_range.is_some() {
-                y0..y1
-            } else {
-                padded(y0, y1)
-            };
-            draw_lines(area, c, x, y)
+    let log_axis = |axis: &str, lo: f64| {
+        if lo <= 0.0 {
+            Err(PlotError::Invalid(format!(
+                "chart '{}': log axis needs {axis} > 0, got {lo}",
+                c.title
+            )))
+        } else {
+            Ok(())
         }
-        Scale::Log => {
-            if y0 <= 0.0 {
-                return Err(PlotError::Invalid(format!(
-                    "chart '{}': log axis needs y > 0, got {y0}",
-                    c.title
-                )));
-            }
-            let y = if c.y_range.is_some() {
-                y0..y1
+    };
+    let y_log = || {
+        if c.y_range.is_some() {
+            y0..y1
+        } else {
+            (y0 / 1.5)..(y1 * 1.5)
+        }
+    };
+    let y_linear = || {
+        if c.y_range.is_some() {
+            y0..y1
+        } else {
+            padded(y0, y1)
+        }
+    };
+    match (c.x_scale, c.y_scale) {
+        (Scale::Linear, Scale::Linear) => draw_lines(area, c, x0..x1, y_linear()),
+        (Scale::Linear, Scale::Log) => {
+            log_axis("y", y0)?;
+            draw_lines(area, c, x0..x1, y_log().log_scale())
+        }
+        (Scale::Log, y_scale) => {
+            log_axis("x", x0)?;
+            let x = ((x0 / 1.25)..(x1 * 1.25)).log_scale();
+            if y_scale == Scale::Log {
+                log_axis("y", y0)?;
+                draw_lines(area, c, x, y_log().log_scale())
             } else {
-                (y0 / 1.5)..(y1 * 1.5)
-            };
-            draw_lines(area, c, x, y.log_scale())
+                draw_lines(area, c, x, y_linear())
+            }
         }
     }
 }
 
-fn draw_lines<Y>(area: &Area<'_>, c: &LineChart, x: Range<f64>, y: Y) -> Result<(), PlotError>
+fn draw_lines<X, Y>(area: &Area<'_>, c: &LineChart, x: X, y: Y) -> Result<(), PlotError>
 where
+    X: AsRangedCoord<Value = f64>,
+    X::CoordDescType: ValueFormatter<f64>,
     Y: AsRangedCoord<Value = f64>,
     Y::CoordDescType: ValueFormatter<f64>,
 {
@@ -326,11 +373,22 @@ where
             .legend(move |(x, y)| {
                 PathElement::new(vec![(x, y), (x + 22, y)], color.stroke_width(3))
             });
+        if c.markers {
+            let dots = s.points.iter().copied().filter(|p| p.1.is_finite());
+            chart
+                .draw_series(dots.map(|p| Circle::new(p, 4, color.filled())))
+                .map_err(draw_err)?;
+        }
     }
     if c.series.iter().any(|s| !s.label.is_empty()) {
         chart
             .configure_series_labels()
-            .position(SeriesLabelPosition::UpperRight)
+            .position(match c.legend {
+                Corner::UpperRight => SeriesLabelPosition::UpperRight,
+                Corner::UpperLeft => SeriesLabelPosition::UpperLeft,
+                Corner::LowerRight => SeriesLabelPosition::LowerRight,
+                Corner::LowerLeft => SeriesLabelPosition::LowerLeft,
+            })
             .background_style(WHITE.mix(0.85))
             .border_style(RGBColor(160, 160, 160))
             .label_font((FAMILY, 14))
@@ -477,6 +535,26 @@ mod tests {
             Err(PlotError::Invalid(_))
         ));
         assert!(line_chart(&[], 1, (200, 150)).is_err());
+        let log_x = LineChart::new("zero x")
+            .log_x()
+            .series("a", vec![(0.0, 1.0), (10.0, 2.0)]);
+        assert!(matches!(
+            line_chart(&[log_x], 1, (200, 150)),
+            Err(PlotError::Invalid(_))
+        ));
+    }
+
+    /// A log-x chart with dots draws; the dots are drawn (the image differs from the one
+    /// without them).
+    #[test]
+    fn log_x_with_markers_draws() {
+        let chart = LineChart::new("steps")
+            .log_x()
+            .series("a", vec![(10.0, 1.0), (100.0, 2.0), (1000.0, 2.5)]);
+        let plain = line_chart(std::slice::from_ref(&chart), 1, (300, 200)).unwrap();
+        let dotted = line_chart(&[chart.markers()], 1, (300, 200)).unwrap();
+        assert_eq!(decode(&dotted).dimensions(), (300, 200));
+        assert_ne!(plain.bytes(), dotted.bytes());
     }
 
     #[test]

@@ -14,8 +14,8 @@ mod png;
 pub mod progress;
 
 pub use chart::{
-    histogram_density, line_chart, scatter_image, scatter_panels, subscript, LineChart, Scale,
-    ScatterPanel, Series, PALETTE,
+    histogram_density, line_chart, scatter_image, scatter_panels, subscript, Corner, LineChart,
+    Scale, ScatterPanel, Series, PALETTE,
 };
 pub use diagram::{Arrow, Diagram, Label, Node};
 pub use figure::{

@@ -23,6 +23,7 @@ pub mod eval;
 pub mod figures;
 pub mod frechet;
 pub mod net;
+pub mod plan;
 pub mod quickstart;
 pub mod sample;
 pub mod train;

@@ -415,3 +415,36 @@ fn killed_runs_resume_to_the_same_checkpoint() {
         assert!(a == b, "{f} differs after {kills} kills");
     }
 }
+
+/// `ddpm plan` runs each named run into its folder; run again, it resumes the training (which
+/// is finished, so nothing changes) instead of starting over; a bad line is named.
+#[test]
+fn a_plan_runs_and_carries_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let m = mnist();
+    let plan = dir.path().join("tiny.plan");
+    std::fs::write(
+        &plan,
+        format!(
+            "# one tiny training\nruns/tiny train --data {m} --steps 3 {}\n",
+            TINY.join(" ")
+        ),
+    )
+    .unwrap();
+    let results = dir.path().join("results");
+    let (p, r) = (plan.display().to_string(), results.display().to_string());
+    let o = ddpm(&["plan", &p, "--results", &r]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let ckpt = results.join("runs/tiny/checkpoint.safetensors");
+    let first = std::fs::read(&ckpt).unwrap();
+    let o = ddpm(&["plan", &p, "--results", &r]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stderr(&o).contains("--resume"), "{}", stderr(&o));
+    assert_eq!(std::fs::read(&ckpt).unwrap(), first);
+
+    std::fs::write(&plan, "runs/x sample --count 3\n").unwrap();
+    fails_with(
+        &["plan", &p, "--results", &r],
+        &["tiny.plan, line 1", "'sample' is not a plan command"],
+    );
+}

@@ -7,6 +7,7 @@
 //! ddpm sample --checkpoint runs/mnist/checkpoint.safetensors --format grid,npz
 //! ddpm eval --checkpoint runs/mnist/checkpoint.safetensors
 //! ddpm eval --samples-from runs/mnist/samples_1000x28x28x1.npz
+//! ddpm plan plans/ch09-samplers.plan   # every run of a chapter's measurements, resumable
 //! ```
 
 use std::path::{Path, PathBuf};
@@ -63,6 +64,22 @@ enum Command {
     /// The README's main job: train the default run within a time budget, sample from it, and
     /// show how the course's classifier sees the digits.
     Quickstart(QuickstartArgs),
+    /// Run an experiment plan: a file of named `train` and `eval` runs, each into its own
+    /// folder under --results; run again, it skips finished evaluations and resumes trainings.
+    Plan(PlanArgs),
+}
+
+#[derive(Args)]
+struct PlanArgs {
+    /// The plan file: one run per line, `NAME train|eval ARGS…`, `#` starts a comment.
+    #[arg(value_name = "FILE")]
+    file: PathBuf,
+    /// Where each run's folder goes (NAME is a path under it).
+    #[arg(long, default_value = "results", value_name = "DIR")]
+    results: PathBuf,
+    /// Print what would run, and run nothing.
+    #[arg(long = "dry-run")]
+    dry_run: bool,
 }
 
 /// Where the digits come from.
@@ -286,6 +303,7 @@ fn run(cli: Cli, matches: &ArgMatches, started: Instant) -> Result<()> {
         Command::Eval(a) => eval(a),
         Command::Classifier(a) => classifier(a),
         Command::Quickstart(a) => quickstart(a, started),
+        Command::Plan(a) => plan(a),
     }
 }
 
@@ -691,6 +709,48 @@ fn eval(a: EvalArgs) -> Result<()> {
     std::fs::write(&path, serde_json::to_string_pretty(&report)? + "\n")
         .with_context(|| format!("writing {}", path.display()))?;
     eprintln!("report: {}", path.display());
+    Ok(())
+}
+
+fn plan(a: PlanArgs) -> Result<()> {
+    use ddpm_train::plan::{parse_plan, Step};
+    let text = std::fs::read_to_string(&a.file)
+        .with_context(|| format!("reading the plan {}", a.file.display()))?;
+    let runs = parse_plan(&a.file.display().to_string(), &text)?;
+    let me = std::env::current_exe().context("finding the ddpm executable")?;
+    for (i, run) in runs.iter().enumerate() {
+        let head = format!("plan: [{}/{}] {}", i + 1, runs.len(), run.name);
+        match run.step(&a.results) {
+            Step::Done => eprintln!(
+                "{head}: done before ({} exists)",
+                run.dir(&a.results).join("eval.json").display()
+            ),
+            Step::Run(args) => {
+                eprintln!("{head}: ddpm {}", args.join(" "));
+                if a.dry_run {
+                    continue;
+                }
+                let status = std::process::Command::new(&me)
+                    .args(&args)
+                    .status()
+                    .with_context(|| format!("starting {}", me.display()))?;
+                if !status.success() {
+                    bail!(
+                        "{}, line {}: run '{}' failed ({status}); fix it and run the plan again \
+                         to carry on from there",
+                        a.file.display(),
+                        run.line,
+                        run.name
+                    );
+                }
+            }
+        }
+    }
+    eprintln!(
+        "plan: all {} runs done; results in {}",
+        runs.len(),
+        a.results.display()
+    );
     Ok(())
 }
 

@@ -1,0 +1,111 @@
+//! The chapter's figures, drawn from the committed results of its plans (`results/ch09/`).
+
+use std::path::{Path, PathBuf};
+
+use ddpm_plot::{line_chart, Corner, Figure, FigureError, LineChart, PlotError, Png, Reproducible};
+
+use crate::results::{load_sampler_results, SamplerFamily, SamplerResult};
+
+/// T of the committed chapter-8 model the samplers are compared on (its config's `t_max`).
+pub const COMMITTED_T: usize = 1000;
+
+/// Where `plans/ch09-samplers.plan` writes its runs.
+pub fn samplers_dir(root: &Path) -> PathBuf {
+    root.join("results").join("ch09").join("samplers")
+}
+
+/// Every figure of chapter 9. Drawn from JSON numbers with no long computation, so the same
+/// bytes on every machine.
+pub const FIGURES: &[Figure] = &[Figure {
+    file: "sampler-steps.png",
+    render: |root| Ok(sampler_steps(root)?.0),
+    reproducible: Reproducible::Exactly,
+}];
+
+/// Quality against network calls for the strided and DDIM samplers, with Algorithm 2's full
+/// chain as one dot at T calls (the floor, real digits, is in the chapter's table).
+pub fn sampler_steps(root: &Path) -> Result<Png, FigureError> {
+    let results = load_sampler_results(&samplers_dir(root), COMMITTED_T)?;
+    Ok(sampler_steps_chart(&results)?)
+}
+
+/// [`sampler_steps`] from results in memory.
+pub fn sampler_steps_chart(results: &[SamplerResult]) -> Result<Png, PlotError> {
+    let panel =
+        |title: &str, y_label: &str, legend: Corner, value: &dyn Fn(&SamplerResult) -> f64| {
+            let mut chart = LineChart::new(title)
+                .x_label("network calls per sample (log scale)")
+                .y_label(y_label)
+                .log_x()
+                .markers()
+                .legend_at(legend);
+            for family in [
+                SamplerFamily::Strided,
+                SamplerFamily::Ddim,
+                SamplerFamily::Ancestral,
+            ] {
+                let points: Vec<(f64, f64)> = results
+                    .iter()
+                    .filter(|r| r.family == family)
+                    .map(|r| (r.steps as f64, value(r)))
+                    .collect();
+                if !points.is_empty() {
+                    chart = chart.series(family.label(), points);
+                }
+            }
+            chart
+        };
+    line_chart(
+        &[
+            panel(
+                "Samples the classifier is sure of",
+                "confident (p ≥ 0.9), %",
+                Corner::LowerRight,
+                &|r| 100.0 * r.samples.confident,
+            ),
+            panel(
+                "Fréchet distance to test digits (lower is better)",
+                "Fréchet distance of classifier features",
+                Corner::UpperRight,
+                &|r| r.samples.frechet,
+            ),
+        ],
+        2,
+        (560, 420),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn root() -> PathBuf {
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
+    }
+
+    /// The committed results hold every run of the plan.
+    #[test]
+    fn the_committed_results_cover_the_plan() {
+        let results = load_sampler_results(&samplers_dir(&root()), COMMITTED_T).unwrap();
+        let plan = std::fs::read_to_string(root().join("plans/ch09-samplers.plan")).unwrap();
+        let runs = plan
+            .lines()
+            .filter(|l| !l.trim().is_empty() && !l.starts_with('#'))
+            .count();
+        assert_eq!(results.len(), runs);
+        assert!(results.iter().all(|r| r.samples.count == 400));
+    }
+
+    /// The chapter's table is the committed results, as `sampler_table` writes them.
+    #[test]
+    fn the_books_table_is_the_results() {
+        let results = load_sampler_results(&samplers_dir(&root()), COMMITTED_T).unwrap();
+        let table = crate::results::sampler_table(&results);
+        let book =
+            std::fs::read_to_string(root().join("book/src/ch09-recent-developments.md")).unwrap();
+        assert!(
+            book.contains(&table),
+            "chapter 9's sampler table differs from the results; it should read:\n{table}"
+        );
+    }
+}

@@ -1,0 +1,16 @@
+//! # Chapter 9 — recent developments, each one measured
+//!
+//! The chapter's measurements are runs of the `ddpm` command listed in plan files
+//! (`plans/ch09-*.plan`, run by `ddpm plan`), each writing its `eval.json` under
+//! `results/ch09/`. This crate reads those files back ([`results`]) and draws the chapter's
+//! figures and tables from them ([`figures`]), so every number in the chapter comes from a run
+//! that one command repeats.
+//!
+//! The methods themselves live with the code they extend: the strided and DDIM samplers in
+//! `ddpm-toy` (`shortcuts.rs`, beside Algorithm 2), the ε/x₀/v objectives in `ddpm-loss`, the
+//! UNet's depth, attention and time-injection options in `ddpm-unet`.
+
+pub mod figures;
+pub mod results;
+
+pub use results::{load_sampler_results, ResultsError, SamplerFamily, SamplerResult};
