@@ -1,11 +1,22 @@
 #!/usr/bin/env python3
-"""Execute every notebook headless with the Rust kernel (evcxr_jupyter) and fail on any error.
+"""Execute every notebook headless with the Rust kernel (evcxr_jupyter) and fail on any problem.
 
-A compile error raises in nbclient. A panic would not (evcxr prints it and carries on), so the
-kernel gets a prelude that turns a panic into an abort: the kernel dies and nbclient raises.
-Anything written to stderr is reported as a failure too (a top-level `?` error only prints),
-except the course's progress lines (`ddpm_plot::Progress` writes "what: 150/1500 steps (10%) in
-1 s, …" to stderr when there is no terminal, which is how a long cell shows how far it is).
+A notebook fails when
+- a cell does not compile or returns an error (nbclient raises);
+- a cell panics: evcxr would print the panic and carry on, so the kernel gets a prelude that turns
+  a panic into an abort — the kernel dies and nbclient raises (the notebooks' checks are
+  `assert!`s, so a wrong result is a failure);
+- a cell writes to stderr (a top-level `?` error only prints), except the course's progress lines
+  (`ddpm_plot::Progress` writes "what: 150/1500 steps (10%) in 1 s, …" to stderr when there is no
+  terminal, which is how a long cell shows how far it is, and a training run ends with
+  "trained N steps in S s …");
+- a figure is shown as text: evcxr falls back to `Debug` ("Png(1234 bytes)", "Gif(…)") when a cell
+  ends in something that is not the figure itself (a `Result`, a tuple, …);
+- it shows fewer figures (inline PNG or GIF outputs) than it is known to show, which its metadata
+  records as `"ddpm": {"figures": N}` (a notebook without that entry fails);
+- a cell runs longer than CELL_TIMEOUT seconds (the run goes on with the next notebook).
+
+Every notebook runs, whatever happened to the one before; the end is a summary table.
 
 usage: run_notebooks.py NOTEBOOK_DIR OUT_DIR
 Environment: EVCXR_TMPDIR (a persistent build folder outside the workspace, so dependencies are
@@ -19,9 +30,18 @@ import time
 
 import nbformat
 from nbclient import NotebookClient
-from nbclient.exceptions import CellExecutionError, DeadKernelError
+from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
 
-PROGRESS = re.compile(r"^[\w /.-]+: \d+/\d+ \w+ \(\d+%\) in \d+ s")
+# Longest a single cell may run (compiling the dependencies, training, sampling), in seconds.
+CELL_TIMEOUT = 900
+
+PROGRESS = re.compile(
+    r"^[\w /.-]+: \d+/\d+ \w+ \(\d+%\) in \d+ s"  # ddpm_plot::Progress
+    r"|^trained \d+ steps in \d+ s"  # the end of a ddpm_train::train run with progress
+)
+
+# The figure types of ddpm-plot (`Png`, `Gif`), as their Debug output shows them.
+FIGURE_AS_TEXT = re.compile(r"\b(Png|Gif)\(\d+ bytes\)")
 
 PRELUDE = """std::panic::set_hook(Box::new(|info| {
     eprintln!("PANIC: {info}");
@@ -30,32 +50,65 @@ PRELUDE = """std::panic::set_hook(Box::new(|info| {
 """
 
 
+def figures_in(output):
+    """1 if the output shows a figure: an inline PNG (Png::evcxr_display) or a GIF
+    (Gif::evcxr_display emits HTML with a data:image/gif URL)."""
+    data = output.get("data", {})
+    if "image/png" in data or "image/gif" in data:
+        return 1
+    html = "".join(data.get("text/html", ""))
+    return 1 if re.search(r"src=\"data:image/(gif|png);base64,", html) else 0
+
+
+def expected_figures(nb):
+    n = nb.metadata.get("ddpm", {}).get("figures")
+    return n if isinstance(n, int) and not isinstance(n, bool) and n >= 0 else None
+
+
 def run(path, out_dir):
+    """Runs one notebook; returns (problems, figures shown, figures expected)."""
     nb = nbformat.read(path, as_version=4)
-    client = NotebookClient(nb, kernel_name="rust", timeout=1800,
-                            resources={"metadata": {"path": os.path.dirname(path)}})
     problems = []
+    expected = expected_figures(nb)
+    if expected is None:
+        problems.append('metadata has no "ddpm": {"figures": N} (how many figures it shows)')
+    client = NotebookClient(nb, kernel_name="rust", timeout=CELL_TIMEOUT,
+                            resources={"metadata": {"path": os.path.dirname(path)}})
+    # The exception nbclient raises comes last: the cell outputs below (an error, "PANIC: …" on
+    # stderr) say more; a timeout, which leaves no output of its own, comes first.
+    raised = []
     try:
         client.execute()
+    except CellTimeoutError as e:
+        problems.append(f"a cell ran longer than {CELL_TIMEOUT} s (timeout): "
+                        + str(e).strip()[-1500:])
     except (CellExecutionError, DeadKernelError) as e:
-        problems.append(str(e).strip()[-3000:])
+        raised.append(str(e).strip()[-3000:])
+    except Exception as e:  # the kernel would not start, …: report it and go on
+        raised.append(f"{type(e).__name__}: {str(e).strip()[-2000:]}")
+    shown = 0
     for i, cell in enumerate(nb.cells):
         for out in cell.get("outputs", []):
+            shown += figures_in(out)
+            text = "".join(out.get("data", {}).get("text/plain", "")) + (
+                "".join(out.get("text", "")) if out.get("output_type") == "stream" else "")
             if out.get("output_type") == "error":
                 problems.append(f"cell {i}: {out.get('ename')}: {out.get('evalue')}")
-            elif "Png(" in "".join(out.get("data", {}).get("text/plain", "")):
+            elif FIGURE_AS_TEXT.search(text):
                 # evcxr fell back to Debug: the figure was computed but not shown.
-                problems.append(f"cell {i}: a figure printed as text instead of displaying")
+                problems.append(f"cell {i}: a figure printed as text instead of displaying: "
+                                f"{FIGURE_AS_TEXT.search(text).group(0)}")
             elif out.get("output_type") == "stream" and out.get("name") == "stderr":
                 other = [line for line in out.get("text", "").splitlines()
                          if line.strip() and not PROGRESS.match(line)]
                 if other:
                     problems.append(f"cell {i} wrote to stderr: {chr(10).join(other)[:2000]}")
+    problems += raised
+    if expected is not None and shown < expected:
+        problems.append(f"showed {shown} figures, fewer than the {expected} it is known to show")
     os.makedirs(out_dir, exist_ok=True)
     nbformat.write(nb, os.path.join(out_dir, os.path.basename(path)))
-    images = sum(1 for c in nb.cells for o in c.get("outputs", [])
-                 if "image/png" in o.get("data", {}))
-    return problems, images
+    return problems, shown, expected
 
 
 def main():
@@ -66,20 +119,31 @@ def main():
     with open(os.path.join(config, "prelude.rs"), "w") as f:
         f.write(PRELUDE)
     os.environ["EVCXR_CONFIG_DIR"] = config
-    failed = 0
     names = sorted(n for n in os.listdir(nb_dir) if n.endswith(".ipynb"))
     if not names:
         sys.exit(f"run_notebooks: no notebooks in {nb_dir}")
+    rows = []
+    started = time.time()
     for name in names:
         start = time.time()
-        problems, images = run(os.path.abspath(os.path.join(nb_dir, name)), out_dir)
+        problems, shown, expected = run(os.path.abspath(os.path.join(nb_dir, name)), out_dir)
+        secs = time.time() - start
         status = "FAIL" if problems else "ok  "
-        print(f"{status} {name}: {images} images, {time.time() - start:.0f} s", flush=True)
+        print(f"{status} {name}: {shown}/{expected if expected is not None else '?'} figures, "
+              f"{secs:.0f} s", flush=True)
         for p in problems:
-            print("     " + p.replace("\n", "\n     "))
-        failed += bool(problems)
+            print("     " + p.replace("\n", "\n     "), flush=True)
+        rows.append((name, not problems, shown, expected, secs, problems))
+    width = max(len(n) for n in names)
+    print(f"\n{'notebook':<{width}}  result  figures  seconds  first problem")
+    for name, ok, shown, expected, secs, problems in rows:
+        first = problems[0].strip().splitlines()[0][:100] if problems else ""
+        figs = f"{shown}/{expected if expected is not None else '?'}"
+        print(f"{name:<{width}}  {'ok' if ok else 'FAIL':<6}  {figs:>7}  {secs:>7.0f}  {first}")
+    failed = sum(1 for r in rows if not r[1])
+    print(f"{'total':<{width}}  {'':<6}  {'':>7}  {time.time() - started:>7.0f}")
     if failed:
-        sys.exit(f"run_notebooks: {failed} notebook(s) failed")
+        sys.exit(f"run_notebooks: {failed} of {len(names)} notebook(s) failed")
     print(f"run_notebooks: all {len(names)} notebooks ran; executed copies in {out_dir}")
 
 

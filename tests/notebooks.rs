@@ -94,3 +94,31 @@ fn dep_paths_point_at_course_crates() {
         assert!(deps > 0, "{name}: should use its chapter's crate with :dep");
     }
 }
+
+/// Every notebook records how many figures a full run shows (`"ddpm": {"figures": N}` in its
+/// metadata, N ≥ 1: each notebook has at least one plot); `.ci/run_notebooks.py` fails a run
+/// that shows fewer, or a notebook without the entry.
+#[test]
+fn notebooks_declare_their_figures() {
+    for (name, nb) in notebooks() {
+        let figures = nb["metadata"]["ddpm"]["figures"].as_u64();
+        assert!(
+            figures.is_some_and(|n| n >= 1),
+            "{name}: metadata needs \"ddpm\": {{\"figures\": N}} with N ≥ 1"
+        );
+    }
+}
+
+/// Every notebook has a cell whose first line is `// Parameters:` — the values a student changes
+/// before running it again (a plot re-parameterised, a run re-done).
+#[test]
+fn notebooks_have_a_parameter_cell() {
+    for (name, nb) in notebooks() {
+        let cells = nb["cells"].as_array().unwrap();
+        assert!(
+            cells.iter().any(|c| c["cell_type"] == "code"
+                && source(c).trim_start().starts_with("// Parameters:")),
+            "{name}: no code cell starting with `// Parameters:`"
+        );
+    }
+}
