@@ -9,11 +9,16 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context};
 
 /// The chapters with coding exercises, and their crates.
-pub const CHAPTERS: [(&str, &str); 4] = [
+pub const CHAPTERS: [(&str, &str); 9] = [
+    ("01", "ddpm-data"),
+    ("02", "ddpm-schedule"),
     ("03", "ddpm-forward"),
     ("04", "ddpm-vlb"),
     ("05", "ddpm-loss"),
     ("06", "ddpm-toy"),
+    ("07", "ddpm-unet"),
+    ("08", "ddpm-train"),
+    ("09", "ddpm-advanced"),
 ];
 
 const START: &str = "// SOLUTION START";
@@ -109,7 +114,11 @@ pub fn write_crate(
         .iter()
         .find(|(c, _)| *c == chapter)
         .with_context(|| {
-            format!("chapter {chapter} has no coding exercises (those that do: 03, 04, 05, 06)")
+            let have: Vec<&str> = CHAPTERS.iter().map(|(c, _)| *c).collect();
+            format!(
+                "chapter {chapter} has no coding exercises (those that do: {})",
+                have.join(", ")
+            )
         })?;
     let source_path = root.join("crates").join(krate).join("src/exercises.rs");
     let source =

@@ -10,6 +10,11 @@
 //! `ddpm-toy` (`shortcuts.rs`, beside Algorithm 2), the ε/x₀/v objectives in `ddpm-loss`, the
 //! UNet's depth, attention and time-injection options in `ddpm-unet`.
 
+// The crate under its own name, so the exercise file reads the same here and in the copy
+// `cargo xtask exercises start 09` makes (which depends on this crate).
+extern crate self as ddpm_advanced;
+
+pub mod exercises;
 pub mod figures;
 pub mod results;
 

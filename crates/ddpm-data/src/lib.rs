@@ -16,6 +16,11 @@
 /// dfdx, re-exported so notebooks and users get the same version the crate uses.
 pub use dfdx;
 
+// The crate under its own name, so the exercise file reads the same here and in the copy
+// `cargo xtask exercises start 01` makes (which depends on this crate).
+extern crate self as ddpm_data;
+
+pub mod exercises;
 pub mod figures;
 pub mod formats;
 pub mod grid;

@@ -14,7 +14,12 @@
 //! derived quantities, [`gaussian`] the Gaussian helpers used from chapter 3 on, and [`figures`]
 //! the chapter's plots. Time runs t = 1, …, T as in the papers; t = 0 is the data.
 
+// The crate under its own name, so the exercise file reads the same here and in the copy
+// `cargo xtask exercises start 02` makes (which depends on this crate).
+extern crate self as ddpm_schedule;
+
 pub mod betas;
+pub mod exercises;
 /// dfdx and rand, re-exported so notebooks and users get the versions the crate uses.
 pub use dfdx;
 pub use rand;

@@ -1,0 +1,116 @@
+//! Chapter 9's coding exercises. `cargo xtask exercises start 09` copies this file with the
+//! bodies between the SOLUTION markers taken out into `exercises/ch09/`, where `cargo test`
+//! grades an attempt with the tests below — the same tests that check these reference
+//! solutions here.
+
+use ddpm_schedule::Schedule;
+
+/// Exercise 9.1: the respaced schedule (9.1) for visited steps `taus` = [τ_1, …, τ_S]:
+/// β'_i = 1 − ᾱ_{τ_i}/ᾱ_{τ_{i−1}}, with τ_0 = 0 and ᾱ_0 = 1 (`s.alpha_bar(0)` is 1).
+pub fn respaced_betas(s: &Schedule, taus: &[usize]) -> Vec<f64> {
+    // SOLUTION START
+    let mut prev = 1.0;
+    taus.iter()
+        .map(|&t| {
+            let b = 1.0 - s.alpha_bar(t) / prev;
+            prev = s.alpha_bar(t);
+            b
+        })
+        .collect()
+    // SOLUTION END
+}
+
+/// Exercise 9.2: one DDIM step (9.2) for one number: from x_t and the predicted noise ε̂ at
+/// noise level ᾱ_t to the level ᾱ_p, with σ = η √((1 − ᾱ_p)/(1 − ᾱ_t)) √(1 − ᾱ_t/ᾱ_p) and
+/// fresh noise `z` (unused when η = 0).
+pub fn ddim_step(x_t: f64, eps: f64, ab_t: f64, ab_p: f64, eta: f64, z: f64) -> f64 {
+    // SOLUTION START
+    let sigma = eta * ((1.0 - ab_p) / (1.0 - ab_t) * (1.0 - ab_t / ab_p)).sqrt();
+    let x0 = (x_t - (1.0 - ab_t).sqrt() * eps) / ab_t.sqrt();
+    ab_p.sqrt() * x0 + (1.0 - ab_p - sigma * sigma).max(0.0).sqrt() * eps + sigma * z
+    // SOLUTION END
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ddpm_schedule::rand::{rngs::StdRng, SeedableRng};
+    use ddpm_schedule::{randn, BetaSchedule};
+    use ddpm_toy::dfdx::prelude::*;
+    use ddpm_toy::{respaced_schedule, respaced_steps, Ddim, Denoiser, SampleOptions, Sampler};
+
+    /// Against the crate's respaced schedule, for 10, 50 and all 1,000 steps.
+    #[test]
+    fn exercise_9_1_respaced_betas() {
+        let s = Schedule::new(BetaSchedule::Linear, 1000).unwrap();
+        for n in [10, 50, 1000] {
+            let taus = respaced_steps(1000, n);
+            let want = respaced_schedule(&s, &taus);
+            let got = respaced_betas(&s, &taus);
+            assert_eq!(got.len(), taus.len());
+            for (i, b) in got.iter().enumerate() {
+                assert!(
+                    (b - want.beta(i + 1)).abs() < 1e-12,
+                    "S = {n}: β'_{}",
+                    i + 1
+                );
+            }
+        }
+    }
+
+    /// A stand-in network that predicts ε̂ = 0.3 x_t (any fixed rule will do).
+    struct Linear;
+    impl<D: Device<f32>> Denoiser<D> for Linear {
+        fn denoise(
+            &self,
+            x_t: Tensor<(usize, usize), f32, D>,
+            _: &[usize],
+        ) -> Tensor<(usize, usize), f32, D> {
+            x_t * 0.3
+        }
+    }
+
+    /// Problem 9.2 (an exact ε̂ lands on the same line through x₀), and the whole η = 0 chain
+    /// built from your step against the crate's DDIM sampler with the same network and x_T.
+    #[test]
+    fn exercise_9_2_ddim_step() {
+        let s = Schedule::new(BetaSchedule::Linear, 1000).unwrap();
+        let (x0, eps) = (0.7, -1.3);
+        for (t, p) in [(1000, 900), (500, 100), (20, 0)] {
+            let (ab_t, ab_p) = (s.alpha_bar(t), s.alpha_bar(p));
+            let x_t = ab_t.sqrt() * x0 + (1.0 - ab_t).sqrt() * eps;
+            let want = ab_p.sqrt() * x0 + (1.0 - ab_p).sqrt() * eps;
+            let got = ddim_step(x_t, eps, ab_t, ab_p, 0.0, 123.0);
+            assert!((got - want).abs() < 1e-9, "{t} → {p}: {got} vs {want}");
+        }
+        let dev: Cpu = Default::default();
+        let taus = respaced_steps(1000, 20);
+        let crate_x0 = Ddim {
+            steps: 20,
+            eta: 0.0,
+        }
+        .sample(
+            &dev,
+            &Linear,
+            &s,
+            (4, 3),
+            &mut StdRng::seed_from_u64(5),
+            &SampleOptions::default(),
+        )
+        .x0;
+        let x_t: Tensor<(usize, usize), f32, Cpu> =
+            randn(&dev, (4, 3), &mut StdRng::seed_from_u64(5));
+        for (i, &x) in x_t.as_vec().iter().enumerate() {
+            let mut x = x as f64;
+            for k in (1..=taus.len()).rev() {
+                let (t, p) = (taus[k - 1], if k > 1 { taus[k - 2] } else { 0 });
+                x = ddim_step(x, 0.3 * x, s.alpha_bar(t), s.alpha_bar(p), 0.0, 0.0);
+            }
+            assert!(
+                (x - crate_x0[i] as f64).abs() < 1e-3 * (1.0 + x.abs()),
+                "number {i}: {x} vs {}",
+                crate_x0[i]
+            );
+        }
+    }
+}
