@@ -7,9 +7,13 @@ use rand_distr::Uniform;
 use crate::device::ConvDevice;
 use crate::ops::Act;
 
-/// 1/√(fan-in): the bound of the uniform initialisation of a layer with that many inputs.
-fn fan_in_bound(fan_in: usize) -> f32 {
-    1.0 / (fan_in as f32).sqrt()
+/// PyTorch's default initialisation of a K×K convolution from CI channels, for its weight and
+/// its bias alike: uniform in ±1/√(fan-in), fan-in = CI·K·K.
+fn fan_in_uniform<const CI: usize, const K: usize, S: ConstShape, D: Device<f32>>(
+    t: &mut Tensor<S, f32, D>,
+) -> Result<(), D::Err> {
+    let bound = 1.0 / ((CI * K * K) as f32).sqrt();
+    t.try_fill_with_distr(Uniform::new(-bound, bound))
 }
 
 /// A K×K convolution from CI to CO channels with stride S and padding P (builder).
@@ -57,30 +61,19 @@ impl<
     fn iter_tensors<V: ModuleVisitor<Self, f32, D>>(
         visitor: &mut V,
     ) -> Result<Option<Self::To<V::E2, V::D2>>, V::Err> {
-        // PyTorch's default: uniform in ±1/√(fan-in).
         visitor.visit_fields(
             (
                 Self::tensor(
                     "weight",
                     |s| &s.weight,
                     |s| &mut s.weight,
-                    TensorOptions::reset_with(|t| {
-                        t.try_fill_with_distr(Uniform::new(
-                            -fan_in_bound(CI * K * K),
-                            fan_in_bound(CI * K * K),
-                        ))
-                    }),
+                    TensorOptions::reset_with(fan_in_uniform::<CI, K, _, _>),
                 ),
                 Self::tensor(
                     "bias",
                     |s| &s.bias,
                     |s| &mut s.bias,
-                    TensorOptions::reset_with(|t| {
-                        t.try_fill_with_distr(Uniform::new(
-                            -fan_in_bound(CI * K * K),
-                            fan_in_bound(CI * K * K),
-                        ))
-                    }),
+                    TensorOptions::reset_with(fan_in_uniform::<CI, K, _, _>),
                 ),
             ),
             |(weight, bias)| DeviceConv { weight, bias },
