@@ -220,13 +220,17 @@ fn prose_word(span: &str) -> Option<String> {
     let chars: Vec<char> = span.chars().collect();
     let mut i = 0;
     while i < chars.len() {
-        if chars[i].is_ascii_lowercase() {
+        // A whole run of letters at a time, so the tail of `\\Sigma` is not read as "igma".
+        if chars[i].is_ascii_alphabetic() {
             let start = i;
             while i < chars.len() && chars[i].is_ascii_alphabetic() {
                 i += 1;
             }
             let prev = start.checked_sub(1).map(|j| chars[j]);
-            if i - start >= 3 && !matches!(prev, Some('\\') | Some('{')) {
+            if chars[start].is_ascii_lowercase()
+                && i - start >= 3
+                && !matches!(prev, Some('\\') | Some('{'))
+            {
                 return Some(chars[start..i].iter().collect());
             }
         } else {
@@ -249,6 +253,9 @@ fn prose_in_math_is_detected() {
         prose_word("\\operatorname{round}(x) + \\bar\\alpha_t"),
         None
     );
+    // Upper-case commands are commands too; a word after one is still prose.
+    assert_eq!(prose_word("\\Sigma_\\theta + \\Delta t"), None);
+    assert_eq!(prose_word("\\Sigma then"), Some("then".into()));
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -20,6 +20,7 @@ pub fn chapters() -> Vec<(&'static str, &'static [Figure])> {
         ("ch07", ddpm_unet::figures::FIGURES),
         ("ch08", ddpm_train::figures::FIGURES),
         ("ch09", ddpm_advanced::figures::FIGURES),
+        ("ch09", ddpm_train::figures::CH09_FIGURES),
     ]
 }
 

@@ -4,6 +4,7 @@ use std::path::{Path, PathBuf};
 
 use ddpm_plot::{line_chart, Corner, Figure, FigureError, LineChart, PlotError, Png, Reproducible};
 
+use crate::ablation::{load_guidance, GuidanceResult};
 use crate::results::{load_sampler_results, SamplerFamily, SamplerResult};
 
 /// T of the committed chapter-8 model the samplers are compared on (its config's `t_max`).
@@ -16,11 +17,45 @@ pub fn samplers_dir(root: &Path) -> PathBuf {
 
 /// Every figure of chapter 9. Drawn from JSON numbers with no long computation, so the same
 /// bytes on every machine.
-pub const FIGURES: &[Figure] = &[Figure {
-    file: "sampler-steps.png",
-    render: |root| Ok(sampler_steps(root)?.0),
-    reproducible: Reproducible::Exactly,
-}];
+pub const FIGURES: &[Figure] = &[
+    Figure {
+        file: "sampler-steps.png",
+        render: |root| Ok(sampler_steps(root)?.0),
+        reproducible: Reproducible::Exactly,
+    },
+    Figure {
+        file: "guidance-scale.png",
+        render: |root| Ok(guidance_scale(root)?.0),
+        reproducible: Reproducible::Exactly,
+    },
+];
+
+/// Fidelity against diversity as the guidance scale grows: the fraction drawn as the asked
+/// digit, and the within-class spread (1 = as varied as real digits).
+pub fn guidance_scale(root: &Path) -> Result<Png, FigureError> {
+    let results = load_guidance(root)?;
+    let series = |value: &dyn Fn(&GuidanceResult) -> f64| -> Vec<(f64, f64)> {
+        results.iter().map(|r| (r.scale, value(r))).collect()
+    };
+    Ok(line_chart(
+        &[
+            LineChart::new("Drawn as the digit asked for")
+                .x_label("guidance scale s (0: no label, 1: conditional)")
+                .y_label("classifier agrees, %")
+                .markers()
+                .legend_at(Corner::LowerRight)
+                .series("samples", series(&|r| 100.0 * r.class_accuracy)),
+            LineChart::new("Variety within a digit class")
+                .x_label("guidance scale s (0: no label, 1: conditional)")
+                .y_label("mean feature distance, real digits = 1")
+                .markers()
+                .legend_at(Corner::UpperRight)
+                .series("samples", series(&|r| r.within_class_spread)),
+        ],
+        2,
+        (560, 420),
+    )?)
+}
 
 /// Quality against network calls for the strided and DDIM samplers, with Algorithm 2's full
 /// chain as one dot at T calls (the floor, real digits, is in the chapter's table).
@@ -94,6 +129,40 @@ mod tests {
             .count();
         assert_eq!(results.len(), runs);
         assert!(results.iter().all(|r| r.samples.count == 400));
+    }
+
+    /// The committed ablation and guidance results hold every evaluation of their plans.
+    #[test]
+    fn the_committed_results_cover_the_ablation_and_guidance_plans() {
+        use crate::ablation::{load_ablation, VARIANTS};
+        let ablation = load_ablation(&root()).unwrap();
+        let names: Vec<&str> = ablation.iter().map(|r| r.run.as_str()).collect();
+        let all: Vec<&str> = VARIANTS.iter().map(|v| v.run).collect();
+        assert_eq!(names, all, "a variant's results are missing");
+        assert!(ablation
+            .iter()
+            .all(|r| r.samples.count == 400 && r.steps == 600));
+        assert!(ablation.iter().all(|r| r.time_ratio.is_some()));
+        let plan = std::fs::read_to_string(root().join("plans/ch09-guidance.plan")).unwrap();
+        let evals = plan.lines().filter(|l| l.contains(" eval ")).count();
+        assert_eq!(load_guidance(&root()).unwrap().len(), evals);
+    }
+
+    /// The chapter's ablation and guidance tables are the committed results.
+    #[test]
+    fn the_books_ablation_and_guidance_tables_are_the_results() {
+        use crate::ablation::{ablation_table, guidance_table, load_ablation};
+        let book =
+            std::fs::read_to_string(root().join("book/src/ch09-recent-developments.md")).unwrap();
+        for table in [
+            ablation_table(&load_ablation(&root()).unwrap()),
+            guidance_table(&load_guidance(&root()).unwrap()),
+        ] {
+            assert!(
+                book.contains(&table),
+                "a chapter 9 table differs from the results; it should read:\n{table}"
+            );
+        }
     }
 
     /// The chapter's table is the committed results, as `sampler_table` writes them.

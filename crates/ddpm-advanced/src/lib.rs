@@ -14,6 +14,7 @@
 // `cargo xtask exercises start 09` makes (which depends on this crate).
 extern crate self as ddpm_advanced;
 
+pub mod ablation;
 pub mod exercises;
 pub mod figures;
 pub mod results;

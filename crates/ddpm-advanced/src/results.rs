@@ -72,11 +72,11 @@ struct EvalJson {
 }
 
 #[derive(Deserialize)]
-struct QualityJson {
-    count: usize,
-    confident_fraction: f64,
-    class_entropy_nats: f64,
-    frechet: f64,
+pub(crate) struct QualityJson {
+    pub(crate) count: usize,
+    pub(crate) confident_fraction: f64,
+    pub(crate) class_entropy_nats: f64,
+    pub(crate) frechet: f64,
 }
 
 impl From<QualityJson> for Judgement {

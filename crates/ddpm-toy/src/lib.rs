@@ -36,5 +36,5 @@ pub use sample::{
     sample, Ancestral, Chain, Denoiser, MixtureDenoiser, SampleOptions, Sampled, Sampler,
     SamplerKind,
 };
-pub use shortcuts::{respaced_schedule, respaced_steps, Ddim, Strided};
+pub use shortcuts::{respaced_schedule, respaced_steps, slerp, Ddim, Strided};
 pub use train::{train, TrainConfig};

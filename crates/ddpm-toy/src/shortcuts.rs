@@ -112,8 +112,29 @@ impl Sampler for Ddim {
         rng: &mut impl Rng,
         opts: &SampleOptions,
     ) -> Chain {
+        let x_t: Rows<D> = randn(dev, (n, dim), rng);
+        self.sample_from(dev, model, s, x_t, rng, opts)
+    }
+
+    fn steps(&self, s: &Schedule) -> usize {
+        respaced_steps(s.t_max(), self.steps).len()
+    }
+}
+
+impl Ddim {
+    /// The chain from a given x_T (rows): with η = 0 a fixed map from noise to samples, which
+    /// is what lets two noises be interpolated (chapter 9's figure).
+    pub fn sample_from<D: Device<f32>>(
+        &self,
+        dev: &D,
+        model: &impl Denoiser<D>,
+        s: &Schedule,
+        mut x: Rows<D>,
+        rng: &mut impl Rng,
+        opts: &SampleOptions,
+    ) -> Chain {
+        let (n, dim) = *x.shape();
         let taus = respaced_steps(s.t_max(), self.steps);
-        let mut x: Rows<D> = randn(dev, (n, dim), rng);
         let mut frames = Vec::new();
         for i in (1..=taus.len()).rev() {
             let (t, p) = (taus[i - 1], if i > 1 { taus[i - 2] } else { 0 });
@@ -138,12 +159,31 @@ impl Sampler for Ddim {
         }
         finish(x, dim, frames, opts)
     }
-
-    fn steps(&self, s: &Schedule) -> usize {
-        respaced_steps(s.t_max(), self.steps).len()
-    }
 }
 // ANCHOR_END: ddim
+
+// ANCHOR: slerp
+/// Spherical interpolation between two noise vectors, λ ∈ [0, 1]: stays on the shell where
+/// Gaussian noise of this dimension lives (a straight line between two draws passes through
+/// noise of too small a norm, which DDIM maps to blurred digits).
+pub fn slerp(a: &[f32], b: &[f32], lambda: f64) -> Vec<f32> {
+    let dot: f64 = a.iter().zip(b).map(|(&x, &y)| x as f64 * y as f64).sum();
+    let norm = |v: &[f32]| v.iter().map(|&x| (x as f64).powi(2)).sum::<f64>().sqrt();
+    let theta = (dot / (norm(a) * norm(b))).clamp(-1.0, 1.0).acos();
+    let (wa, wb) = if theta.sin().abs() < 1e-9 {
+        (1.0 - lambda, lambda)
+    } else {
+        (
+            ((1.0 - lambda) * theta).sin() / theta.sin(),
+            (lambda * theta).sin() / theta.sin(),
+        )
+    };
+    a.iter()
+        .zip(b)
+        .map(|(&x, &y)| (wa * x as f64 + wb * y as f64) as f32)
+        .collect()
+}
+// ANCHOR_END: slerp
 
 fn finish<D: Device<f32>>(
     x: Rows<D>,
@@ -352,5 +392,26 @@ mod tests {
         }
         let s = Schedule::new(BetaSchedule::Linear, 1000).unwrap();
         assert_eq!("strided:100".parse::<SamplerKind>().unwrap().steps(&s), 100);
+    }
+
+    /// The ends are the two noises; in between, the norm stays that of the ends (for two
+    /// orthogonal vectors of equal norm, exactly), where a straight line shrinks it by √2 at λ = ½.
+    #[test]
+    fn slerp_keeps_the_ends_and_the_norm() {
+        let a = [3.0f32, 0.0, 0.0, 0.0];
+        let b = [0.0f32, 3.0, 0.0, 0.0];
+        assert_eq!(slerp(&a, &b, 0.0), a.to_vec());
+        for (x, y) in slerp(&a, &b, 1.0).iter().zip(&b) {
+            assert!((x - y).abs() < 1e-6);
+        }
+        for lambda in [0.1, 0.5, 0.9] {
+            let m = slerp(&a, &b, lambda);
+            let norm = m.iter().map(|x| x * x).sum::<f32>().sqrt();
+            assert!((norm - 3.0).abs() < 1e-5, "λ = {lambda}: norm {norm}");
+        }
+        let half = slerp(&a, &b, 0.5);
+        assert!((half[0] - 3.0 / 2f32.sqrt()).abs() < 1e-5 && (half[0] - half[1]).abs() < 1e-6);
+        // Parallel vectors: a straight line.
+        assert_eq!(slerp(&a, &a, 0.3), a.to_vec());
     }
 }

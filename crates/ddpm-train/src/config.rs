@@ -56,11 +56,21 @@ pub struct TrainConfig {
     #[arg(long, default_value_t = 0.0)]
     #[serde(default)] // absent in checkpoints written before dropout existed: none
     pub dropout: f32,
+    /// For a class-conditional UNet (preset small-class): the probability that a training
+    /// image's label is replaced by "no label", so the network also learns p(x) (classifier-
+    /// free guidance, Ho & Salimans 2022).
+    #[arg(long = "label-dropout", default_value_t = 0.1)]
+    #[serde(default = "default_label_dropout")]
+    pub label_dropout: f64,
     /// Seed of the initial weights, the batches, the steps t and the noise.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
 }
 // ANCHOR_END: train_config
+
+fn default_label_dropout() -> f64 {
+    0.1
+}
 
 impl Default for TrainConfig {
     /// The flags' defaults: the README's main job at its reference length (the small UNet,
@@ -121,6 +131,8 @@ pub enum ConfigError {
     BadEmaDecay(f64),
     #[error("--dropout must be in [0, 1) (got {0})")]
     BadDropout(f32),
+    #[error("--label-dropout must be in [0, 1] (got {0})")]
+    BadLabelDropout(f64),
     #[error("--grad-clip must be positive (got {0})")]
     BadGradClip(f64),
     #[error("--schedule {0} with --t-max {1}: {2}")]
@@ -158,6 +170,9 @@ impl TrainConfig {
         }
         if !(0.0..1.0).contains(&self.dropout) {
             return Err(ConfigError::BadDropout(self.dropout));
+        }
+        if !(0.0..=1.0).contains(&self.label_dropout) {
+            return Err(ConfigError::BadLabelDropout(self.label_dropout));
         }
         Schedule::new(self.schedule, self.t_max)
             .map_err(|e| ConfigError::Schedule(self.schedule, self.t_max, e.to_string()))?;
@@ -214,6 +229,7 @@ mod tests {
         assert!(with(|c| c.lr = -1.0).contains("--lr"));
         assert!(with(|c| c.ema_decay = 1.0).contains("--ema-decay"));
         assert!(with(|c| c.dropout = 1.0).contains("--dropout"));
+        assert!(with(|c| c.label_dropout = 1.5).contains("--label-dropout"));
         // The linear schedule scales β with 1000/T: T = 20 would need β_T = 1.
         assert!(with(|c| c.t_max = 20).contains("--t-max 20"));
     }

@@ -107,6 +107,82 @@ pub fn quality<D: ConvDevice>(
 }
 // ANCHOR_END: quality
 
+// ANCHOR: guided_quality
+/// How well samples drawn for asked classes match them (chapter 9's guidance).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct GuidedQuality {
+    /// Fraction the classifier assigns to the class asked for.
+    pub class_accuracy: f64,
+    /// Diversity within a class: the mean distance between the classifier's features of two
+    /// samples asked for the same class, over that of two real test digits of the class
+    /// (1: as varied as real digits; guidance is expected to lower it), averaged over classes.
+    pub within_class_spread: f64,
+}
+
+/// Judges `samples`, sample i asked for class `asked[i]`, against the real test digits of each
+/// class (the first `per_class` of each in the test set).
+pub fn guided_quality<D: ConvDevice>(
+    classifier: &DeviceClassifier<f32, D>,
+    samples: &Images,
+    asked: &[usize],
+    test: &Dataset,
+    per_class: usize,
+) -> GuidedQuality {
+    assert_eq!(samples.count, asked.len(), "one asked class per sample");
+    let p = classifier.predict(samples);
+    let hits = p
+        .classes()
+        .iter()
+        .zip(asked)
+        .filter(|(c, a)| c == a)
+        .count();
+    let real = classifier.predict(&test.images);
+    let mut ratios = Vec::new();
+    for class in 0..10 {
+        let of = |labels: &mut dyn Iterator<Item = usize>, features: &[f32], keep: usize| {
+            let rows: Vec<&[f32]> = labels
+                .enumerate()
+                .filter(|&(_, c)| c == class)
+                .take(keep)
+                .map(|(i, _)| &features[i * FEATURES..(i + 1) * FEATURES])
+                .collect();
+            mean_pairwise_distance(&rows)
+        };
+        let fake = of(&mut asked.iter().copied(), &p.features, usize::MAX);
+        let truth = of(
+            &mut test.labels.iter().map(|&l| l as usize),
+            &real.features,
+            per_class,
+        );
+        if let (Some(f), Some(t)) = (fake, truth) {
+            ratios.push(f / t);
+        }
+    }
+    GuidedQuality {
+        class_accuracy: hits as f64 / samples.count.max(1) as f64,
+        within_class_spread: ratios.iter().sum::<f64>() / ratios.len().max(1) as f64,
+    }
+}
+// ANCHOR_END: guided_quality
+
+/// The mean Euclidean distance over all pairs of rows (None for fewer than two).
+fn mean_pairwise_distance(rows: &[&[f32]]) -> Option<f64> {
+    let mut sum = 0.0;
+    let mut pairs = 0usize;
+    for (i, a) in rows.iter().enumerate() {
+        for b in &rows[i + 1..] {
+            let d2: f64 = a
+                .iter()
+                .zip(*b)
+                .map(|(x, y)| ((x - y) as f64).powi(2))
+                .sum();
+            sum += d2.sqrt();
+            pairs += 1;
+        }
+    }
+    (pairs > 0).then(|| sum / pairs as f64)
+}
+
 /// What the classifier says of a set of samples, with the two rows that give it a scale: the
 /// same number of held-out real digits (the floor) and of real digits with N(0, 1) noise.
 #[derive(Clone, Debug, PartialEq, Serialize)]

@@ -10,7 +10,7 @@ use ddpm_plot::{
 };
 use ddpm_vlb::ModelVariance;
 use dfdx::prelude::*;
-use rand::{rngs::StdRng, SeedableRng};
+use rand::{rngs::StdRng, Rng, SeedableRng};
 
 use crate::sample::{animation_steps, denoising_gif, grid_png, sample, SampleJob, Samples};
 use ddpm_toy::SampleOptions;
@@ -217,3 +217,123 @@ pub fn denoising_animation(root: &Path) -> Result<Gif, FigureError> {
     };
     Ok(denoising_gif(&only, 4, 3)?)
 }
+
+/// Chapter 9's figures that sample a network (written to `book/src/figures/ch09/` beside
+/// `ddpm-advanced`'s, which are drawn from the plans' JSON results).
+pub const CH09_FIGURES: &[Figure] = &[
+    Figure {
+        file: "guided-digits.png",
+        render: |root| Ok(guided_digits(root)?.0),
+        reproducible: Reproducible::Within(TOLERANCE),
+    },
+    Figure {
+        file: "ddim-interpolation.png",
+        render: |root| Ok(ddim_interpolation(root)?.0),
+        reproducible: Reproducible::Within(TOLERANCE),
+    },
+];
+
+/// The class-conditional run of `plans/ch09-guidance.plan` (committed).
+pub fn guidance_checkpoint(root: &Path) -> PathBuf {
+    root.join("results/ch09/guidance/small-class")
+        .join(crate::train::CHECKPOINT_FILE)
+}
+
+/// The guidance scales of the digit grid, one band of rows each.
+pub const GRID_SCALES: [f32; 4] = [0.0, 1.0, 3.0, 6.0];
+
+// ANCHOR: guided_digits
+/// The digits 0–9 (columns) from the class-conditional UNet at each of [`GRID_SCALES`] (two rows
+/// each), every band from the same noise (seed 0, strided sampler, 50 steps): at s = 0 the
+/// label is ignored, at s = 1 it is followed loosely, above 1 strictly.
+pub fn guided_digits(root: &Path) -> Result<Png, FigureError> {
+    let path = guidance_checkpoint(root);
+    let config = crate::checkpoint::read_config(&path).map_err(fig_err)?;
+    if !config.preset.is_conditional() {
+        return Err(fig_err(format!(
+            "{} is not class-conditional",
+            path.display()
+        )));
+    }
+    let dev = Cpu::seed_from_u64(0);
+    let s = config.noise_schedule();
+    type Net = <crate::net::SmallClassNet as BuildOnDevice<Cpu, f32>>::Built;
+    let ckpt: crate::Checkpoint<Net> = crate::load_checkpoint(&dev, &path).map_err(fig_err)?;
+    let mut pixels = Vec::new();
+    for scale in GRID_SCALES {
+        let guided = crate::sample::Guided {
+            model: &ckpt.ema,
+            classes: (0..10).collect(),
+            scale,
+        };
+        let opts = SampleOptions {
+            objective: config.objective,
+            ..Default::default()
+        };
+        let job = SampleJob {
+            count: 20,
+            batch: 20,
+            sampler: ddpm_toy::SamplerKind::Strided(ddpm_toy::Strided { steps: 50 }),
+            opts,
+        };
+        let mut rng = StdRng::seed_from_u64(0);
+        crate::sample::sample_in_batches(&dev, &guided, &s, &job, &mut rng, |b| {
+            pixels.extend_from_slice(&b.pixels);
+            Ok::<_, FigureError>(())
+        })?;
+    }
+    let images = Images {
+        count: 20 * GRID_SCALES.len(),
+        rows: 28,
+        cols: 28,
+        pixels,
+    };
+    Ok(grid_png(&images, 10, 2)?)
+}
+// ANCHOR_END: guided_digits
+
+// ANCHOR: ddim_interpolation
+/// DDIM (η = 0, 50 steps) from noises on the great circle between two draws: each row starts
+/// at one x_T and ends at another (nine points by [`slerp`](ddpm_toy::slerp)); the committed
+/// chapter-8 model. A deterministic sampler turns a smooth path of noises into a smooth path of
+/// digits.
+pub fn ddim_interpolation(root: &Path) -> Result<Png, FigureError> {
+    const ROWS: usize = 4;
+    const POINTS: usize = 9;
+    let path = committed_run(root).join(crate::train::CHECKPOINT_FILE);
+    let config = crate::checkpoint::read_config(&path).map_err(fig_err)?;
+    let dev = Cpu::seed_from_u64(0);
+    let s = config.noise_schedule();
+    let mut rng = StdRng::seed_from_u64(3);
+    let ends: Vec<f32> = (0..2 * ROWS * 784)
+        .map(|_| rng.sample(rand_distr::StandardNormal))
+        .collect();
+    let mut x_t = Vec::with_capacity(ROWS * POINTS * 784);
+    for row in 0..ROWS {
+        let (a, b) = (
+            &ends[2 * row * 784..][..784],
+            &ends[(2 * row + 1) * 784..][..784],
+        );
+        for i in 0..POINTS {
+            x_t.extend(ddpm_toy::slerp(a, b, i as f64 / (POINTS - 1) as f64));
+        }
+    }
+    let opts = SampleOptions {
+        objective: config.objective,
+        ..Default::default()
+    };
+    let ddim = ddpm_toy::Ddim {
+        steps: 50,
+        eta: 0.0,
+    };
+    if config.preset != crate::Preset::Small {
+        return Err(fig_err(format!("{} is not the small UNet", path.display())));
+    }
+    type Net = <crate::net::SmallNet as BuildOnDevice<Cpu, f32>>::Built;
+    let ckpt: crate::Checkpoint<Net> = crate::load_checkpoint(&dev, &path).map_err(fig_err)?;
+    let x = dev.tensor_from_vec(x_t, (ROWS * POINTS, 784));
+    let chain = ddim.sample_from(&dev, &ckpt.ema, &s, x, &mut rng, &opts);
+    let images = ddpm_data::unit_to_images(&chain.x0, ROWS * POINTS, 28, 28);
+    Ok(grid_png(&images, POINTS, 3)?)
+}
+// ANCHOR_END: ddim_interpolation

@@ -36,4 +36,4 @@ pub mod train;
 pub use checkpoint::{Checkpoint, CheckpointError};
 pub use config::{ConfigError, TrainConfig};
 pub use net::{DiffusionNet, Preset};
-pub use train::{fresh, load_checkpoint, train, Outcome, RunOptions, TrainError};
+pub use train::{fresh, load_checkpoint, train, train_labelled, Outcome, RunOptions, TrainError};

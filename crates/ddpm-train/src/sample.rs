@@ -5,6 +5,9 @@ use ddpm_data::{image_grid, unit_to_images, Images};
 use ddpm_plot::{animated_gif, encode_png, Gif, PlotError, Png};
 use ddpm_schedule::Schedule;
 use ddpm_toy::{Denoiser, SampleOptions, SamplerKind};
+
+use crate::DiffusionNet;
+use ddpm_unet::ConvDevice;
 use dfdx::prelude::*;
 use image::RgbImage;
 use rand::Rng;
@@ -128,3 +131,42 @@ pub fn denoising_gif(samples: &Samples, cols: usize, scale: u32) -> Result<Gif, 
         .collect();
     animated_gif(&frames, 80)
 }
+
+// ANCHOR: guided
+/// Classifier-free guidance (Ho & Salimans 2022) for any sampler: a class-conditional network's
+/// output pushed from its unconditional one towards the class,
+/// ε̃ = ε_θ(x_t, ∅) + s·(ε_θ(x_t, c) − ε_θ(x_t, ∅)).
+/// s = 0 is the unconditional model, s = 1 the conditional one, s > 1 guided (Ho & Salimans'
+/// w is s − 1). Row r of a batch asks for `classes[r % classes.len()]`. The same mix applies to
+/// an x₀- or v-network, since each is affine in ε at a given x_t.
+pub struct Guided<'a, M> {
+    pub model: &'a M,
+    pub classes: Vec<usize>,
+    pub scale: f32,
+}
+
+impl<D: ConvDevice, M: DiffusionNet<D>> Denoiser<D> for Guided<'_, M> {
+    fn denoise(
+        &self,
+        x_t: Tensor<(usize, usize), f32, D>,
+        ts: &[usize],
+    ) -> Tensor<(usize, usize), f32, D> {
+        let n = x_t.shape().0;
+        let x = x_t.reshape_like(&(n, 1, 28, 28));
+        let asked: Vec<usize> = (0..n)
+            .map(|r| self.classes[r % self.classes.len()])
+            .collect();
+        let none = vec![M::CLASSES; n];
+        let out = |labels: &[usize]| self.model.predict_labelled(x.clone(), ts, Some(labels));
+        let mixed = match self.scale {
+            0.0 => out(&none),
+            1.0 => out(&asked),
+            s => {
+                let unconditional = out(&none);
+                unconditional.clone() + (out(&asked) - unconditional) * s
+            }
+        };
+        mixed.reshape_like(&(n, 28 * 28))
+    }
+}
+// ANCHOR_END: guided

@@ -87,6 +87,8 @@ pub enum TrainError {
         rows: usize,
         cols: usize,
     },
+    #[error("this UNet is conditioned on {classes} classes and needs one label in 0..{classes} for each of the {count} training images")]
+    NeedsLabels { classes: usize, count: usize },
 }
 
 /// A fresh run: weights from the device's RNG (seed it for reproducible runs), the EMA equal
@@ -122,6 +124,19 @@ fn step_rng(seed: u64, step: usize) -> StdRng {
 pub fn train<D: ConvDevice, M: DiffusionNet<D>>(
     dev: &D,
     data: &Images,
+    run: Checkpoint<M>,
+    opts: &RunOptions,
+) -> Result<(Checkpoint<M>, Outcome, Vec<f32>), TrainError> {
+    train_labelled(dev, data, None, run, opts)
+}
+
+/// [`train`] with each image's class, which a class-conditional UNet needs (chapter 9's
+/// guidance): each label is replaced by "no label" with probability `config.label_dropout`, so
+/// the one network learns both p(x | class) and p(x).
+pub fn train_labelled<D: ConvDevice, M: DiffusionNet<D>>(
+    dev: &D,
+    data: &Images,
+    labels: Option<&[u8]>,
     mut run: Checkpoint<M>,
     opts: &RunOptions,
 ) -> Result<(Checkpoint<M>, Outcome, Vec<f32>), TrainError> {
@@ -132,6 +147,20 @@ pub fn train<D: ConvDevice, M: DiffusionNet<D>>(
             cols: data.cols,
         });
     }
+    let labels = match (M::CLASSES, labels) {
+        (0, _) => None,
+        (classes, Some(l))
+            if l.len() == data.count && l.iter().all(|&c| (c as usize) < classes) =>
+        {
+            Some(l)
+        }
+        (classes, _) => {
+            return Err(TrainError::NeedsLabels {
+                classes,
+                count: data.count,
+            })
+        }
+    };
     let cfg = run.config.clone();
     let s = cfg.noise_schedule();
     let pixels: Vec<f32> = data.pixels.iter().map(|&p| pixels_to_unit(p)).collect();
@@ -151,9 +180,11 @@ pub fn train<D: ConvDevice, M: DiffusionNet<D>>(
         // ANCHOR: algorithm1
         // x_0 ~ q(x_0): a batch of training images, as rows of 784 numbers in [−1, 1].
         let mut x0 = Vec::with_capacity(cfg.batch * dim);
+        let mut picked = Vec::with_capacity(cfg.batch);
         for _ in 0..cfg.batch {
             let i = rng.gen_range(0..data.count);
             x0.extend_from_slice(&pixels[i * dim..(i + 1) * dim]);
+            picked.push(i);
         }
         let x0 = dev.tensor_from_vec(x0, (cfg.batch, dim));
         // t ~ Uniform({1, …, T}) and ε ~ N(0, I), one of each per image.
@@ -161,12 +192,23 @@ pub fn train<D: ConvDevice, M: DiffusionNet<D>>(
             .map(|_| rng.gen_range(1..=cfg.t_max))
             .collect();
         let eps = randn(dev, (cfg.batch, dim), &mut rng);
+        // A conditional UNet sees each image's class, or "no label" (class M::CLASSES) with
+        // probability label_dropout (drawn last, so unconditional runs draw what they always did).
+        let classes: Option<Vec<usize>> = labels.map(|l| {
+            picked
+                .iter()
+                .map(|&i| match rng.gen_bool(cfg.label_dropout) {
+                    true => M::CLASSES,
+                    false => l[i] as usize,
+                })
+                .collect()
+        });
         // A gradient step on ‖ε − ε_θ(√ᾱ_t x_0 + √(1 − ᾱ_t) ε, t)‖² (for an ε-model; an x₀-
         // or v-model regresses its own target the same way).
         let x_t = q_sample(&s, &x0, &ts, &eps).reshape_like(&(cfg.batch, 1, 28, 28));
         let out = run
             .model
-            .predict(x_t.traced(grads), &ts)
+            .predict_labelled(x_t.traced(grads), &ts, classes.as_deref())
             .reshape_like(&(cfg.batch, dim));
         let loss = l_simple(out, &cfg.objective.target(&s, &x0, &eps, &ts));
         let value = loss.as_vec()[0];

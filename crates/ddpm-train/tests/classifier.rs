@@ -56,3 +56,35 @@ fn a_short_training_run_learns_to_classify() {
     eprintln!("accuracy {acc}");
     assert!(acc > 0.75, "accuracy {acc}");
 }
+
+/// Guidance's judge on real digits: asked for their true classes, the class accuracy is the
+/// classifier's accuracy and the within-class spread is that of real digits (≈ 1, other real
+/// digits than the reference ones); asked for the wrong class, the accuracy collapses; a
+/// class made of one repeated digit has no spread.
+#[test]
+fn guided_quality_of_real_digits_is_the_classifiers_view() {
+    use ddpm_train::eval::guided_quality;
+    let dev: Cpu = Default::default();
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../checkpoints/mnist-classifier.safetensors");
+    let model = load_classifier(&dev, &path).unwrap();
+    let test = mnist(Split::Test);
+    let picked: Vec<usize> = (5000..5600).collect();
+    let digits = test.images.select(&picked);
+    let truth: Vec<usize> = picked.iter().map(|&i| test.labels[i] as usize).collect();
+    let q = guided_quality(&model, &digits, &truth, &test, 200);
+    assert!(q.class_accuracy > 0.97, "{q:?}");
+    assert!((0.85..1.15).contains(&q.within_class_spread), "{q:?}");
+    let wrong: Vec<usize> = truth.iter().map(|c| (c + 1) % 10).collect();
+    assert!(guided_quality(&model, &digits, &wrong, &test, 200).class_accuracy < 0.03);
+    // Every digit asked as a 3 is the same digit: the 3s have no spread, the others keep theirs.
+    let same: Vec<usize> = picked
+        .iter()
+        .map(|&i| if test.labels[i] == 3 { 5000 } else { i })
+        .collect();
+    let q3 = guided_quality(&model, &test.images.select(&same), &truth, &test, 200);
+    assert!(
+        q3.within_class_spread < q.within_class_spread * 0.95,
+        "{q3:?} vs {q:?}"
+    );
+}

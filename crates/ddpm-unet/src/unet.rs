@@ -6,6 +6,7 @@ use dfdx::prelude::*;
 
 use crate::blocks::{
     Attend, Attention, DeviceAttention, DeviceConv, DeviceGroupNorm, DeviceResBlock, Identity,
+    Labels,
 };
 use crate::device::ConvDevice;
 use crate::ops::{silu, Act};
@@ -20,7 +21,9 @@ use crate::ops::{silu, Act};
 /// - `T1`, `T2`: the time projections' widths at the C1- and C2-channel blocks — C1 and C2 add
 ///   the embedding (Ho et al.), 2·C1 and 2·C2 make it a scale and shift (adaptive group norm);
 /// - `A7`, `A14`: whether self-attention runs at 7×7 (between the middle ResBlocks) and at
-///   14×14 (after the 14×14 blocks, down and up): [`Attention`]`<C2, H, G>` or [`Identity`].
+///   14×14 (after the 14×14 blocks, down and up): [`Attention`]`<C2, H, G>` or [`Identity`];
+/// - `L`: the class labels' embedding, added to the time embedding — [`Identity`] (none) or
+///   dfdx's `Embedding<11, TE>` (ten digits and "no label"; chapter 9's guidance).
 #[derive(Clone, Copy, Debug, Default)]
 pub struct UNet<
     const C1: usize,
@@ -35,7 +38,8 @@ pub struct UNet<
     const T2: usize = C2,
     A7 = Attention<C2, H, G>,
     A14 = Identity,
->(std::marker::PhantomData<(A7, A14)>);
+    L = Identity,
+>(std::marker::PhantomData<(A7, A14, L)>);
 // ANCHOR_END: unet_type
 
 /// `base`, chapter 7's MNIST UNet: 32 and 64 channels, 128-wide time embedding, 4 heads, 8
@@ -79,6 +83,7 @@ pub struct DeviceUNet<
     const T2: usize = C2,
     A7 = DeviceAttention<C2, H, G, E, D>,
     A14 = Identity,
+    L = Identity,
 > {
     pub time1: modules::Linear<TE, TE, E, D>,
     pub time2: modules::Linear<TE, TE, E, D>,
@@ -102,6 +107,8 @@ pub struct DeviceUNet<
     pub up1_more: Repeated<Block<C1, C1, TE, G, Identity, E, D, T1>, XB>,
     pub norm_out: DeviceGroupNorm<C1, G, E, D>,
     pub conv_out: DeviceConv<C1, 1, 3, 1, 1, E, D>,
+    /// The class labels' embedding ([`Identity`] when unconditional).
+    pub labels: L,
 }
 
 impl<
@@ -117,13 +124,16 @@ impl<
         const T2: usize,
         A7: BuildOnDevice<D, f32>,
         A14: BuildOnDevice<D, f32>,
+        L: BuildOnDevice<D, f32>,
         D: Device<f32>,
-    > BuildOnDevice<D, f32> for UNet<C1, C2, C12, C22, TE, H, G, XB, T1, T2, A7, A14>
+    > BuildOnDevice<D, f32> for UNet<C1, C2, C12, C22, TE, H, G, XB, T1, T2, A7, A14, L>
 where
     A7::Built: TensorCollection<f32, D>,
     A14::Built: TensorCollection<f32, D>,
+    L::Built: TensorCollection<f32, D>,
 {
-    type Built = DeviceUNet<C1, C2, C12, C22, TE, H, G, f32, D, XB, T1, T2, A7::Built, A14::Built>;
+    type Built =
+        DeviceUNet<C1, C2, C12, C22, TE, H, G, f32, D, XB, T1, T2, A7::Built, A14::Built, L::Built>;
     fn try_build_on_device(device: &D) -> Result<Self::Built, D::Err> {
         assert_eq!(C12, C1 + C2, "UNet: C12 must be C1 + C2");
         assert_eq!(C22, 2 * C2, "UNet: C22 must be 2·C2");
@@ -153,12 +163,28 @@ impl<
         const T2: usize,
         A7: TensorCollection<f32, D>,
         A14: TensorCollection<f32, D>,
+        L: TensorCollection<f32, D>,
         D: Device<f32>,
     > TensorCollection<f32, D>
-    for DeviceUNet<C1, C2, C12, C22, TE, H, G, f32, D, XB, T1, T2, A7, A14>
+    for DeviceUNet<C1, C2, C12, C22, TE, H, G, f32, D, XB, T1, T2, A7, A14, L>
 {
-    type To<E2: Dtype, D2: Device<E2>> =
-        DeviceUNet<C1, C2, C12, C22, TE, H, G, E2, D2, XB, T1, T2, A7::To<E2, D2>, A14::To<E2, D2>>;
+    type To<E2: Dtype, D2: Device<E2>> = DeviceUNet<
+        C1,
+        C2,
+        C12,
+        C22,
+        TE,
+        H,
+        G,
+        E2,
+        D2,
+        XB,
+        T1,
+        T2,
+        A7::To<E2, D2>,
+        A14::To<E2, D2>,
+        L::To<E2, D2>,
+    >;
 
     fn iter_tensors<V: ModuleVisitor<Self, f32, D>>(
         visitor: &mut V,
@@ -194,13 +220,14 @@ impl<
                     Self::module("up1_more", |s| &s.up1_more, |s| &mut s.up1_more),
                     Self::module("norm_out", |s| &s.norm_out, |s| &mut s.norm_out),
                     Self::module("conv_out", |s| &s.conv_out, |s| &mut s.conv_out),
+                    Self::module("labels", |s| &s.labels, |s| &mut s.labels),
                 ),
             ),
             |(
                 (time1, time2, conv_in, down1, down1_more, ds1),
                 (down2, down2_more, attn14_down, ds2, mid1, attn),
                 (mid2, us2, up2, up2_more, attn14_up, us1),
-                (up1, up1_more, norm_out, conv_out),
+                (up1, up1_more, norm_out, conv_out, labels),
             )| DeviceUNet {
                 time1,
                 time2,
@@ -224,6 +251,7 @@ impl<
                 up1_more,
                 norm_out,
                 conv_out,
+                labels,
             },
         )
     }
@@ -245,6 +273,8 @@ pub struct UNetConfig {
     pub time_embedding: usize,
     /// The time embedding enters as a scale and shift (adaptive group norm), not added.
     pub scale_shift: bool,
+    /// Classes the UNet is conditioned on (0: unconditional).
+    pub classes: usize,
     pub dropout: f32,
 }
 
@@ -259,6 +289,7 @@ impl Default for UNetConfig {
             groups: 8,
             time_embedding: 128,
             scale_shift: false,
+            classes: 0,
             dropout: 0.0,
         }
     }
@@ -277,8 +308,9 @@ impl<
         const T2: usize,
         A7: Attend<D>,
         A14: Attend<D>,
+        L: Labels<TE, D>,
         D: ConvDevice,
-    > DeviceUNet<C1, C2, C12, C22, TE, H, G, f32, D, XB, T1, T2, A7, A14>
+    > DeviceUNet<C1, C2, C12, C22, TE, H, G, f32, D, XB, T1, T2, A7, A14, L>
 {
     /// The settings this UNet was built with.
     pub fn config(&self) -> UNetConfig {
@@ -294,6 +326,7 @@ impl<
             groups: G,
             time_embedding: TE,
             scale_shift: T1 == 2 * C1,
+            classes: L::CLASSES,
             dropout: self.down1.dropout,
         }
     }
@@ -353,19 +386,32 @@ impl<
         const T2: usize,
         A7: Attend<D>,
         A14: Attend<D>,
+        L: Labels<TE, D>,
         D: ConvDevice,
-    > DeviceUNet<C1, C2, C12, C22, TE, H, G, f32, D, XB, T1, T2, A7, A14>
+    > DeviceUNet<C1, C2, C12, C22, TE, H, G, f32, D, XB, T1, T2, A7, A14, L>
 {
     /// The network's output for a batch x_t `[B, 1, 28, 28]`, each image at its own step `ts[i]`.
     pub fn forward<T: Tape<f32, D> + Merge<T>>(&self, x: Act<D, T>, ts: &[usize]) -> Act<D, T> {
-        // Time: sinusoidal embedding → Linear → SiLU → Linear, recorded on the tape, which then
-        // goes back to x; the blocks read the embedding with empty tapes.
+        self.forward_labelled(x, ts, None)
+    }
+
+    /// [`forward`](Self::forward) with a class label per image (ignored by an unconditional
+    /// UNet; `None`, or the label [`CLASSES`](Labels::CLASSES), is "no label").
+    pub fn forward_labelled<T: Tape<f32, D> + Merge<T>>(
+        &self,
+        x: Act<D, T>,
+        ts: &[usize],
+        labels: Option<&[usize]>,
+    ) -> Act<D, T> {
+        // Time: sinusoidal embedding → Linear → SiLU → Linear (+ the label's embedding),
+        // recorded on the tape, which then goes back to x; the blocks read the embedding with
+        // empty tapes.
         let emb = ddpm_toy::timestep_embedding::<TE, D>(x.device(), ts);
         let (x, tape) = x.split_tape();
-        let (temb, tape) = self
+        let temb = self
             .time2
-            .forward(silu(self.time1.forward(emb.put_tape(tape))))
-            .split_tape();
+            .forward(silu(self.time1.forward(emb.put_tape(tape))));
+        let (temb, tape) = self.labels.add_to(temb, labels).split_tape();
         let x = x.put_tape(tape);
 
         // Down: 28×28 → 14×14 → 7×7, each level's last output kept for its skip connection.
@@ -415,9 +461,10 @@ impl<
         const T2: usize,
         A7: Attend<D>,
         A14: Attend<D>,
+        L: Labels<TE, D>,
         D: ConvDevice,
     > ddpm_toy::Denoiser<D>
-    for DeviceUNet<C1, C2, C12, C22, TE, H, G, f32, D, XB, T1, T2, A7, A14>
+    for DeviceUNet<C1, C2, C12, C22, TE, H, G, f32, D, XB, T1, T2, A7, A14, L>
 {
     /// For the samplers: each row of 784 numbers is a 1×28×28 image.
     fn denoise(

@@ -191,6 +191,25 @@ struct SamplingArgs {
     /// σ_t² of the reverse steps: beta (σ² = β_t) or posterior (σ² = β̃_t).
     #[arg(long, default_value_t = ModelVariance::Beta)]
     variance: ModelVariance,
+    /// The digit 0–9 to draw, from a class-conditional checkpoint (preset small-class).
+    /// [default: the digits 0–9 in turn: row r of a batch draws r mod 10]
+    #[arg(long, value_name = "DIGIT", value_parser = clap::value_parser!(u8).range(0..10))]
+    class: Option<u8>,
+    /// Classifier-free guidance scale s of a class-conditional checkpoint:
+    /// ε = ε(x, no label) + s·(ε(x, digit) − ε(x, no label)); 0 ignores the digit, 1 is the
+    /// plain conditional model, larger draws more typical digits of the class.
+    #[arg(long, default_value_t = 3.0)]
+    guidance: f32,
+}
+
+impl SamplingArgs {
+    /// The classes the rows of a batch ask for.
+    fn classes(&self) -> Vec<usize> {
+        match self.class {
+            Some(c) => vec![c as usize],
+            None => (0..10).collect(),
+        }
+    }
 }
 
 #[derive(Args)]
@@ -388,14 +407,46 @@ fn train(a: TrainArgs, given: &[String]) -> Result<()> {
         } else {
             ddpm_train::fresh::<Dev, Net>(&dev, config.clone())
         };
-        eprintln!("{} parameters", dfdx::nn::NumParams::num_trainable_params(&run.model));
-        let (_, outcome, _) = ddpm_train::train(&dev, &data.images, run, &opts)?;
+        let parameters = dfdx::nn::NumParams::num_trainable_params(&run.model);
+        eprintln!("{parameters} parameters");
+        let (first, started) = (run.step, Instant::now());
+        let (run, outcome, _) = ddpm_train::train_labelled(&dev, &data.images, Some(&data.labels), run, &opts)?;
+        write_timing(&a.out, parameters, run.step - first, started.elapsed().as_secs_f64())?;
         if let ddpm_train::Outcome::Interrupted { step } = outcome {
             eprintln!("stopped at step {step}; continue with: ddpm train --out {} --resume", a.out.display());
             return Ok(());
         }
     });
     write_loss_plot(&a.out)
+}
+
+/// `timing.json`: the parameter count and how fast this machine trained the steps of the last
+/// uninterrupted stretch (chapter 9 reports time per step as a ratio between runs).
+fn write_timing(out: &Path, parameters: usize, steps: usize, seconds: f64) -> Result<()> {
+    if steps == 0 {
+        return Ok(());
+    }
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|t| {
+            t.lines()
+                .find(|l| l.starts_with("model name"))
+                .and_then(|l| l.split(':').nth(1))
+                .map(|m| m.trim().to_string())
+        })
+        .unwrap_or_else(|| std::env::consts::ARCH.to_string());
+    let timing = serde_json::json!({
+        "parameters": parameters,
+        "steps_timed": steps,
+        "seconds": seconds,
+        "seconds_per_step": seconds / steps as f64,
+        "cpu": cpu,
+        "threads": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1),
+    });
+    let path = out.join("timing.json");
+    std::fs::write(&path, serde_json::to_string_pretty(&timing)? + "\n")
+        .with_context(|| format!("writing {}", path.display()))?;
+    Ok(())
 }
 
 fn write_loss_plot(out: &Path) -> Result<()> {
@@ -451,7 +502,19 @@ fn sample_checkpoint(
             checkpoint.display(), ckpt.step, if no_ema { "raw" } else { "EMA" },
             how.sampler, how.variance, batch.min(count)
         );
-        sample_in_batches(&dev, model, &s, &job, &mut rng, write)?
+        if config.preset.is_conditional() {
+            eprintln!("digits {}, guidance scale {}", how.class.map_or("0–9 in turn".to_string(), |c| c.to_string()), how.guidance);
+            let guided = ddpm_train::sample::Guided { model, classes: how.classes(), scale: how.guidance };
+            sample_in_batches(&dev, &guided, &s, &job, &mut rng, write)?
+        } else {
+            if how.class.is_some() {
+                bail!(
+                    "{} is unconditional (preset {}): --class needs a class-conditional model, trained with --preset small-class",
+                    checkpoint.display(), config.preset
+                );
+            }
+            sample_in_batches(&dev, model, &s, &job, &mut rng, write)?
+        }
     });
     progress.finish();
     Ok(frames)
@@ -591,6 +654,11 @@ struct Measured {
     variance: Option<String>,
     seed: u64,
     bits_per_dim: Option<serde_json::Value>,
+    /// A class-conditional checkpoint's guidance scale and how its samples match the asked digits.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    guidance: Option<f32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    guided: Option<ddpm_train::eval::GuidedQuality>,
 }
 
 fn eval(a: EvalArgs) -> Result<()> {
@@ -605,6 +673,8 @@ fn eval(a: EvalArgs) -> Result<()> {
         variance: None,
         seed: a.seed,
         bits_per_dim: None,
+        guidance: None,
+        guided: None,
     };
     let (samples, out_default) = if let Some(path) = &a.samples_from {
         let (images, _) = ddpm_data::formats::read_images(path)?;
@@ -671,6 +741,20 @@ fn eval(a: EvalArgs) -> Result<()> {
         } else {
             ddpm_train::checkpoint::read_step(&a.checkpoint)?
         };
+        if config.preset.is_conditional() {
+            // Row r of each batch asked for digit r mod 10 (or the one --class digit).
+            let classes = a.how.classes();
+            let asked: Vec<usize> = (0..images.count)
+                .map(|g| classes[(g % a.batch) % classes.len()])
+                .collect();
+            let q = ddpm_train::eval::guided_quality(&judge, &images, &asked, &test, 200);
+            eprintln!(
+                "guidance {}: {:.1}% drawn as the asked digit, within-class spread {:.3} of real digits'",
+                a.how.guidance, 100.0 * q.class_accuracy, q.within_class_spread
+            );
+            report.guidance = Some(a.how.guidance);
+            report.guided = Some(q);
+        }
         report.checkpoint = Some(a.checkpoint.display().to_string());
         report.step = Some(step);
         report.sampler = Some(a.how.sampler.to_string());

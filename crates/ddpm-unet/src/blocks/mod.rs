@@ -6,17 +6,20 @@ use dfdx::prelude::*;
 
 mod attention;
 mod conv;
+mod labels;
 mod norm;
 mod res_block;
 
 pub use attention::{Attend, Attention, DeviceAttention};
 pub use conv::{Conv, DeviceConv};
+pub use labels::Labels;
 pub use norm::{DeviceGroupNorm, GroupNorm};
 pub use res_block::{DeviceResBlock, ResBlock, Skip};
 
 pub use crate::ops::{group_norm_generic, silu, Act};
 
-/// The identity: a residual skip that needs no projection, or a place where no attention runs.
+/// The identity: a residual skip that needs no projection, a place where no attention runs, or
+/// an unconditional UNet's (absent) labels.
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Identity;
 

@@ -1,0 +1,22 @@
+//! Prints chapter 9's tables from the committed results, as the book must show them:
+//! `cargo run -p ddpm-advanced --example tables` (after running a plan, paste them in).
+
+use std::path::Path;
+
+use ddpm_advanced::ablation::{ablation_table, guidance_table, load_ablation, load_guidance};
+use ddpm_advanced::figures::{samplers_dir, COMMITTED_T};
+use ddpm_advanced::results::{load_sampler_results, sampler_table};
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+    println!("Sampling in fewer steps:\n");
+    println!(
+        "{}",
+        sampler_table(&load_sampler_results(&samplers_dir(&root), COMMITTED_T)?)
+    );
+    println!("The ablation:\n");
+    println!("{}", ablation_table(&load_ablation(&root)?));
+    println!("Guidance:\n");
+    println!("{}", guidance_table(&load_guidance(&root)?));
+    Ok(())
+}

@@ -1,0 +1,330 @@
+//! The ablation and guidance runs (`plans/ch09-ablation.plan`, `plans/ch09-guidance.plan`)
+//! read back: each training run's folder holds `timing.json` and `loss.csv`, its evaluation's
+//! folder `eval.json`.
+
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::results::{Judgement, ResultsError};
+
+/// One variant of the ablation: its run folder (under `results/ch09/ablation/`), what it changes
+/// against `small`, and the timing run (under `results/ch09/timing/`) that measured its speed.
+#[derive(Clone, Copy, Debug)]
+pub struct Variant {
+    pub run: &'static str,
+    pub change: &'static str,
+    pub timing: &'static str,
+}
+
+// ANCHOR: variants
+/// The chapter's variants, in the table's order.
+pub const VARIANTS: &[Variant] = &[
+    Variant {
+        run: "small",
+        change: "`small` (the reference)",
+        timing: "small",
+    },
+    Variant {
+        run: "deep",
+        change: "deeper, narrower: 2 ResBlocks per level, 16/24 channels",
+        timing: "deep",
+    },
+    Variant {
+        run: "attn14",
+        change: "more attention: at 14×14 as well",
+        timing: "attn14",
+    },
+    Variant {
+        run: "heads8",
+        change: "more heads: 8 of 4 channels (not 4 of 8)",
+        timing: "heads8",
+    },
+    Variant {
+        run: "adagn",
+        change: "adaptive group norm (time as scale and shift)",
+        timing: "adagn",
+    },
+];
+// ANCHOR_END: variants
+
+/// What one variant's runs measured.
+#[derive(Clone, Debug, PartialEq)]
+pub struct VariantResult {
+    pub run: String,
+    pub change: String,
+    pub parameters: usize,
+    /// Its timing run's seconds per step over the `small` timing run's.
+    pub time_ratio: Option<f64>,
+    /// Mean training loss over the last 100 steps (on the run's own objective).
+    pub final_loss: f64,
+    pub steps: usize,
+    /// Bits per dimension on held-out test digits, with its standard error.
+    pub bits_per_dim: (f64, f64),
+    pub samples: Judgement,
+}
+
+/// Where the plans put their runs.
+pub fn ablation_dir(root: &Path) -> PathBuf {
+    root.join("results").join("ch09").join("ablation")
+}
+pub fn timing_dir(root: &Path) -> PathBuf {
+    root.join("results").join("ch09").join("timing")
+}
+pub fn guidance_dir(root: &Path) -> PathBuf {
+    root.join("results").join("ch09").join("guidance")
+}
+
+#[derive(Deserialize)]
+struct TimingJson {
+    parameters: usize,
+    seconds_per_step: f64,
+}
+
+#[derive(Deserialize)]
+struct EvalJson {
+    bits_per_dim: Option<BpdJson>,
+    guidance: Option<f64>,
+    guided: Option<GuidedJson>,
+    samples: crate::results::QualityJson,
+}
+
+#[derive(Deserialize)]
+struct BpdJson {
+    mean: f64,
+    standard_error: f64,
+}
+
+#[derive(Deserialize)]
+struct GuidedJson {
+    class_accuracy: f64,
+    within_class_spread: f64,
+}
+
+fn read_json<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<T, ResultsError> {
+    let bad = |problem: String| ResultsError::File {
+        path: path.to_path_buf(),
+        problem,
+    };
+    let text = std::fs::read_to_string(path).map_err(|e| bad(e.to_string()))?;
+    serde_json::from_str(&text).map_err(|e| bad(format!("unexpected contents: {e}")))
+}
+
+/// The mean loss of the last `last` rows of a `loss.csv` (`step,loss,lr`), and its last step.
+fn final_loss(path: &Path, last: usize) -> Result<(f64, usize), ResultsError> {
+    let bad = |problem: String| ResultsError::File {
+        path: path.to_path_buf(),
+        problem,
+    };
+    let text = std::fs::read_to_string(path).map_err(|e| bad(e.to_string()))?;
+    let rows: Vec<(usize, f64)> = text
+        .lines()
+        .skip(1)
+        .map(|l| {
+            let f: Vec<&str> = l.split(',').collect();
+            match (f.first().map(|s| s.parse()), f.get(1).map(|s| s.parse())) {
+                (Some(Ok(step)), Some(Ok(loss))) => Ok((step, loss)),
+                _ => Err(bad(format!("not a step,loss,lr row: '{l}'"))),
+            }
+        })
+        .collect::<Result<_, _>>()?;
+    let tail = &rows[rows.len().saturating_sub(last)..];
+    if tail.is_empty() {
+        return Err(bad("no rows".into()));
+    }
+    let mean = tail.iter().map(|r| r.1).sum::<f64>() / tail.len() as f64;
+    Ok((mean, tail[tail.len() - 1].0))
+}
+
+/// Every variant whose runs are all there (a missing run is skipped; a broken file is an error
+/// naming it).
+pub fn load_ablation(root: &Path) -> Result<Vec<VariantResult>, ResultsError> {
+    let (dir, timing) = (ablation_dir(root), timing_dir(root));
+    let small_time = read_json::<TimingJson>(&timing.join("small").join("timing.json")).ok();
+    let mut out = Vec::new();
+    for v in VARIANTS {
+        let run = dir.join(v.run);
+        let eval_path = run.join("eval").join("eval.json");
+        if !eval_path.is_file() {
+            continue;
+        }
+        let eval: EvalJson = read_json(&eval_path)?;
+        let trained: TimingJson = read_json(&run.join("timing.json"))?;
+        let time_ratio = match (
+            &small_time,
+            read_json::<TimingJson>(&timing.join(v.timing).join("timing.json")),
+        ) {
+            (Some(s), Ok(t)) => Some(t.seconds_per_step / s.seconds_per_step),
+            _ => None,
+        };
+        let (final_loss, steps) = final_loss(&run.join("loss.csv"), 100)?;
+        let bpd = eval.bits_per_dim.ok_or_else(|| ResultsError::File {
+            path: eval_path.clone(),
+            problem: "no bits_per_dim (the plan evaluates with --bpd-images 32)".into(),
+        })?;
+        out.push(VariantResult {
+            run: v.run.to_string(),
+            change: v.change.to_string(),
+            parameters: trained.parameters,
+            time_ratio,
+            final_loss,
+            steps,
+            bits_per_dim: (bpd.mean, bpd.standard_error),
+            samples: eval.samples.into(),
+        });
+    }
+    if out.is_empty() {
+        return Err(ResultsError::Empty(dir));
+    }
+    Ok(out)
+}
+
+// ANCHOR: ablation_table
+/// The ablation as a markdown table. "Δ/s.e." is each variant's confident fraction minus the
+/// reference's, in standard errors of that difference: beyond about ±2 it is more than the
+/// sampling noise of 400 digits.
+pub fn ablation_table(results: &[VariantResult]) -> String {
+    let mut s = String::from(
+        "| variant | parameters | time per step (× small) | final loss | bits/dim ± s.e. | \
+         confident ± s.e. | Δ/s.e. | class entropy | Fréchet distance |\n\
+         |---|---|---|---|---|---|---|---|---|\n",
+    );
+    let reference = results.iter().find(|r| r.run == "small");
+    for r in results {
+        let q = &r.samples;
+        let delta = match reference {
+            Some(base) if base.run != r.run => {
+                let se = (q.confident_se().powi(2) + base.samples.confident_se().powi(2)).sqrt();
+                format!("{:+.1}", (q.confident - base.samples.confident) / se)
+            }
+            _ => "—".to_string(),
+        };
+        s += &format!(
+            "| {} | {} | {} | {:.4} | {:.3} ± {:.3} | {:.1}% ± {:.1} | {} | {:.3} | {:.1} |\n",
+            r.change,
+            thousands(r.parameters),
+            r.time_ratio.map_or("—".to_string(), |t| format!("{t:.2}")),
+            r.final_loss,
+            r.bits_per_dim.0,
+            r.bits_per_dim.1,
+            100.0 * q.confident,
+            100.0 * q.confident_se(),
+            delta,
+            q.class_entropy,
+            q.frechet
+        );
+    }
+    s
+}
+// ANCHOR_END: ablation_table
+
+fn thousands(n: usize) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, c) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
+}
+
+/// One guidance scale's evaluation.
+#[derive(Clone, Debug, PartialEq)]
+pub struct GuidanceResult {
+    pub scale: f64,
+    /// Fraction drawn as the digit asked for.
+    pub class_accuracy: f64,
+    pub within_class_spread: f64,
+    pub samples: Judgement,
+}
+
+/// Every `guidance/*/eval.json` with a guidance scale, by scale.
+pub fn load_guidance(root: &Path) -> Result<Vec<GuidanceResult>, ResultsError> {
+    let dir = guidance_dir(root);
+    let entries = std::fs::read_dir(&dir).map_err(|e| ResultsError::File {
+        path: dir.clone(),
+        problem: e.to_string(),
+    })?;
+    let mut out = Vec::new();
+    for entry in entries.flatten() {
+        let path = entry.path().join("eval.json");
+        if !path.is_file() {
+            continue;
+        }
+        let eval: EvalJson = read_json(&path)?;
+        let (Some(scale), Some(g)) = (eval.guidance, eval.guided) else {
+            return Err(ResultsError::File {
+                path,
+                problem: "not a guided evaluation (no guidance or guided fields)".into(),
+            });
+        };
+        out.push(GuidanceResult {
+            scale,
+            class_accuracy: g.class_accuracy,
+            within_class_spread: g.within_class_spread,
+            samples: eval.samples.into(),
+        });
+    }
+    if out.is_empty() {
+        return Err(ResultsError::Empty(dir));
+    }
+    out.sort_by(|a, b| a.scale.total_cmp(&b.scale));
+    Ok(out)
+}
+
+/// The guidance measurements as a markdown table.
+pub fn guidance_table(results: &[GuidanceResult]) -> String {
+    let mut s = String::from(
+        "| guidance scale s | drawn as the asked digit ± s.e. | within-class spread (real = 1) | \
+         confident ± s.e. | class entropy | Fréchet distance |\n\
+         |---|---|---|---|---|---|\n",
+    );
+    for r in results {
+        let q = &r.samples;
+        let n = q.count as f64;
+        let acc_se = (r.class_accuracy * (1.0 - r.class_accuracy) / n).sqrt();
+        s += &format!(
+            "| {} | {:.1}% ± {:.1} | {:.3} | {:.1}% ± {:.1} | {:.3} | {:.1} |\n",
+            r.scale,
+            100.0 * r.class_accuracy,
+            100.0 * acc_se,
+            r.within_class_spread,
+            100.0 * q.confident,
+            100.0 * q.confident_se(),
+            q.class_entropy,
+            q.frechet
+        );
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numbers_get_thousands_separators() {
+        assert_eq!(thousands(150_033), "150,033");
+        assert_eq!(thousands(999), "999");
+        assert_eq!(thousands(1_000), "1,000");
+    }
+
+    #[test]
+    fn the_final_loss_is_the_mean_of_the_last_rows_and_bad_rows_are_named() {
+        let dir = std::env::temp_dir().join(format!("ddpm-ablation-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("loss.csv");
+        let mut csv = String::from("step,loss,lr\n");
+        for step in 1..=10 {
+            csv += &format!("{step},{},0.001\n", step as f64);
+        }
+        std::fs::write(&path, &csv).unwrap();
+        assert_eq!(final_loss(&path, 4).unwrap(), (8.5, 10));
+        std::fs::write(&path, csv + "11,oops,0.1\n").unwrap();
+        let err = final_loss(&path, 4).unwrap_err().to_string();
+        assert!(err.contains("loss.csv") && err.contains("11,oops"), "{err}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}
