@@ -26,6 +26,11 @@ pub const VARIANTS: &[Variant] = &[
         timing: "small",
     },
     Variant {
+        run: "small-seed1",
+        change: "`small` again, seed 1",
+        timing: "small",
+    },
+    Variant {
         run: "deep",
         change: "deeper, narrower: 2 ResBlocks per level, 16/24 channels",
         timing: "deep",
