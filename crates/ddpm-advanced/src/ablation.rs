@@ -6,10 +6,13 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+use ddpm_plot::thousands;
+
 use crate::results::{Judgement, ResultsError};
 
 /// One variant of the ablation: its run folder (under `results/ch09/ablation/`), what it changes
-/// against `small`, and the timing run (under `results/ch09/timing/`) that measured its speed.
+/// against `small`, and the timing run (under `results/ch09/timing/`) that measured its speed
+/// (`small`'s own for a change that leaves the network as it is).
 #[derive(Clone, Copy, Debug)]
 pub struct Variant {
     pub run: &'static str,
@@ -50,6 +53,26 @@ pub const VARIANTS: &[Variant] = &[
         change: "adaptive group norm (time as scale and shift)",
         timing: "adagn",
     },
+    Variant {
+        run: "cosine",
+        change: "cosine schedule (Improved DDPM)",
+        timing: "small",
+    },
+    Variant {
+        run: "learned",
+        change: "learned variances, L_hybrid (Improved DDPM)",
+        timing: "learned",
+    },
+    Variant {
+        run: "x0",
+        change: "x₀-prediction",
+        timing: "small",
+    },
+    Variant {
+        run: "v",
+        change: "v-prediction",
+        timing: "small",
+    },
 ];
 // ANCHOR_END: variants
 
@@ -79,6 +102,9 @@ pub fn timing_dir(root: &Path) -> PathBuf {
 pub fn guidance_dir(root: &Path) -> PathBuf {
     root.join("results").join("ch09").join("guidance")
 }
+pub fn fewsteps_dir(root: &Path) -> PathBuf {
+    root.join("results").join("ch09").join("fewsteps")
+}
 
 #[derive(Deserialize)]
 struct TimingJson {
@@ -88,6 +114,8 @@ struct TimingJson {
 
 #[derive(Deserialize)]
 struct EvalJson {
+    sampler: Option<String>,
+    variance: Option<String>,
     bits_per_dim: Option<BpdJson>,
     guidance: Option<f64>,
     guided: Option<GuidedJson>,
@@ -223,18 +251,6 @@ pub fn ablation_table(results: &[VariantResult]) -> String {
 }
 // ANCHOR_END: ablation_table
 
-fn thousands(n: usize) -> String {
-    let digits = n.to_string();
-    let mut out = String::new();
-    for (i, c) in digits.chars().enumerate() {
-        if i > 0 && (digits.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
-}
-
 /// One guidance scale's evaluation.
 #[derive(Clone, Debug, PartialEq)]
 pub struct GuidanceResult {
@@ -305,16 +321,94 @@ pub fn guidance_table(results: &[GuidanceResult]) -> String {
     s
 }
 
+// ANCHOR: fewsteps
+/// The few-step runs (`results/ch09/fewsteps/`): a model's samples with one reverse variance.
+#[derive(Clone, Debug, PartialEq)]
+pub struct FewStepsResult {
+    /// "learned" or the reference's fixed choice ("beta", "posterior").
+    pub variance: String,
+    /// Network calls per sample.
+    pub steps: usize,
+    pub samples: Judgement,
+    /// The bound, when the run measured it.
+    pub bits_per_dim: Option<(f64, f64)>,
+}
+
+/// Every few-step evaluation, ordered by steps, then fixed β, fixed β̃, learned.
+pub fn load_fewsteps(root: &Path) -> Result<Vec<FewStepsResult>, ResultsError> {
+    let dir = fewsteps_dir(root);
+    let entries = std::fs::read_dir(&dir).map_err(|e| ResultsError::File {
+        path: dir.clone(),
+        problem: e.to_string(),
+    })?;
+    let mut out = Vec::new();
+    for entry in entries.flatten() {
+        let path = entry.path().join("eval.json");
+        if !path.is_file() {
+            continue;
+        }
+        let eval: EvalJson = read_json(&path)?;
+        let steps = eval
+            .sampler
+            .as_deref()
+            .and_then(|n| n.strip_prefix("strided:"))
+            .and_then(|n| n.parse().ok());
+        let (Some(steps), Some(variance)) = (steps, eval.variance) else {
+            return Err(ResultsError::File {
+                path,
+                problem: "not a strided evaluation with a recorded variance".into(),
+            });
+        };
+        out.push(FewStepsResult {
+            variance,
+            steps,
+            samples: eval.samples.into(),
+            bits_per_dim: eval.bits_per_dim.map(|b| (b.mean, b.standard_error)),
+        });
+    }
+    if out.is_empty() {
+        return Err(ResultsError::Empty(dir));
+    }
+    let order = |v: &str| {
+        ["beta", "posterior", "learned"]
+            .iter()
+            .position(|&o| o == v)
+    };
+    out.sort_by_key(|r| (r.steps, order(&r.variance)));
+    Ok(out)
+}
+
+/// The few-step comparison as a markdown table.
+pub fn fewsteps_table(results: &[FewStepsResult]) -> String {
+    let mut s = String::from(
+        "| network calls | reverse variance σ² | confident ± s.e. | class entropy | Fréchet distance |\n\
+         |---|---|---|---|---|\n",
+    );
+    for r in results {
+        let variance = match r.variance.as_str() {
+            "beta" => "fixed, β_t (`small`)",
+            "posterior" => "fixed, β̃_t (`small`)",
+            "learned" => "learned (`small-learned`)",
+            other => other,
+        };
+        let q = &r.samples;
+        s += &format!(
+            "| {} | {} | {:.1}% ± {:.1} | {:.3} | {:.1} |\n",
+            r.steps,
+            variance,
+            100.0 * q.confident,
+            100.0 * q.confident_se(),
+            q.class_entropy,
+            q.frechet
+        );
+    }
+    s
+}
+// ANCHOR_END: fewsteps
+
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn numbers_get_thousands_separators() {
-        assert_eq!(thousands(150_033), "150,033");
-        assert_eq!(thousands(999), "999");
-        assert_eq!(thousands(1_000), "1,000");
-    }
 
     #[test]
     fn the_final_loss_is_the_mean_of_the_last_rows_and_bad_rows_are_named() {

@@ -12,6 +12,7 @@ mod figure;
 mod font;
 mod png;
 pub mod progress;
+mod text;
 
 pub use chart::{
     histogram_density, line_chart, scatter_image, scatter_panels, subscript, Corner, LineChart,
@@ -23,6 +24,7 @@ pub use figure::{
 };
 pub use png::{animated_gif, encode_png, Gif, Png};
 pub use progress::Progress;
+pub use text::thousands;
 
 /// Anything that can go wrong while drawing or encoding a figure.
 #[derive(Debug, thiserror::Error)]

@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use ddpm_plot::{Arrow, Diagram, Figure, FigureError, Label, Node, Png, Reproducible};
+use ddpm_plot::{thousands, Arrow, Diagram, Figure, FigureError, Label, Node, Png, Reproducible};
 use dfdx::prelude::*;
 use plotters::style::RGBColor;
 
@@ -24,18 +24,6 @@ const SAMPLE: RGBColor = RGBColor(204, 240, 214);
 const IO: RGBColor = RGBColor(255, 250, 205);
 const GREY: RGBColor = RGBColor(110, 110, 110);
 const INK: RGBColor = RGBColor(0, 0, 0);
-
-fn thousands(n: usize) -> String {
-    let s = n.to_string();
-    let mut out = String::new();
-    for (i, c) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i).is_multiple_of(3) {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
-}
 
 /// The architecture of [`MnistUNet`] as a diagram.
 pub fn architecture(_root: &Path) -> Result<Png, FigureError> {
