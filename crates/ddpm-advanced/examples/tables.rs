@@ -3,7 +3,9 @@
 
 use std::path::Path;
 
-use ddpm_advanced::ablation::{ablation_table, guidance_table, load_ablation, load_guidance};
+use ddpm_advanced::ablation::{
+    ablation_table, fewsteps_table, guidance_table, load_ablation, load_fewsteps, load_guidance,
+};
 use ddpm_advanced::figures::{samplers_dir, COMMITTED_T};
 use ddpm_advanced::results::{load_sampler_results, sampler_table};
 
@@ -16,6 +18,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     );
     println!("The ablation:\n");
     println!("{}", ablation_table(&load_ablation(&root)?));
+    println!("Learned variances in few steps:\n");
+    println!("{}", fewsteps_table(&load_fewsteps(&root)?));
     println!("Guidance:\n");
     println!("{}", guidance_table(&load_guidance(&root)?));
     Ok(())

@@ -77,6 +77,7 @@ pub fn sampler_steps_chart(results: &[SamplerResult]) -> Result<Png, PlotError> 
             for family in [
                 SamplerFamily::Strided,
                 SamplerFamily::Ddim,
+                SamplerFamily::DdimEta1,
                 SamplerFamily::Ancestral,
             ] {
                 let points: Vec<(f64, f64)> = results
@@ -146,17 +147,25 @@ mod tests {
         let plan = std::fs::read_to_string(root().join("plans/ch09-guidance.plan")).unwrap();
         let evals = plan.lines().filter(|l| l.contains(" eval ")).count();
         assert_eq!(load_guidance(&root()).unwrap().len(), evals);
+        let plan = std::fs::read_to_string(root().join("plans/ch09-ablation.plan")).unwrap();
+        let fewsteps = plan.lines().filter(|l| l.starts_with("fewsteps/")).count();
+        let loaded = crate::ablation::load_fewsteps(&root()).unwrap();
+        assert_eq!(loaded.len(), fewsteps);
+        assert!(loaded.iter().all(|r| r.samples.count == 400));
     }
 
     /// The chapter's ablation and guidance tables are the committed results.
     #[test]
     fn the_books_ablation_and_guidance_tables_are_the_results() {
-        use crate::ablation::{ablation_table, guidance_table, load_ablation};
+        use crate::ablation::{
+            ablation_table, fewsteps_table, guidance_table, load_ablation, load_fewsteps,
+        };
         let book =
             std::fs::read_to_string(root().join("book/src/ch09-recent-developments.md")).unwrap();
         for table in [
             ablation_table(&load_ablation(&root()).unwrap()),
             guidance_table(&load_guidance(&root()).unwrap()),
+            fewsteps_table(&load_fewsteps(&root()).unwrap()),
         ] {
             assert!(
                 book.contains(&table),

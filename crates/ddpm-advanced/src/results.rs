@@ -22,6 +22,8 @@ pub enum SamplerFamily {
     Strided,
     /// DDIM with η = 0.
     Ddim,
+    /// DDIM with η = 1 (fresh noise at every step).
+    DdimEta1,
 }
 
 impl SamplerFamily {
@@ -30,6 +32,7 @@ impl SamplerFamily {
             SamplerFamily::Ancestral => "ancestral (Algorithm 2)",
             SamplerFamily::Strided => "strided Algorithm 2",
             SamplerFamily::Ddim => "DDIM, η = 0",
+            SamplerFamily::DdimEta1 => "DDIM, η = 1",
         }
     }
 }
@@ -90,18 +93,20 @@ impl From<QualityJson> for Judgement {
     }
 }
 
-/// Reads a sampler name as `ddpm` writes it ("ancestral", "strided:50", "ddim:20", "ddim:20:0");
-/// `t_max` is the model's T (the ancestral sampler's step count). DDIM with η ≠ 0 is not part
-/// of this comparison.
+/// Reads a sampler name as `ddpm` writes it ("ancestral", "strided:50", "ddim:20", "ddim:20:0",
+/// "ddim:20:1"); `t_max` is the model's T (the ancestral sampler's step count). DDIM with η
+/// other than 0 or 1 is not part of this comparison.
 pub fn parse_sampler(name: &str, t_max: usize) -> Option<(SamplerFamily, usize)> {
     let parts: Vec<&str> = name.split(':').collect();
     match parts.as_slice() {
         ["ancestral"] => Some((SamplerFamily::Ancestral, t_max)),
         ["strided", s] => Some((SamplerFamily::Strided, s.parse().ok()?)),
         ["ddim", s] => Some((SamplerFamily::Ddim, s.parse().ok()?)),
-        ["ddim", s, eta] if eta.parse::<f64>().ok()? == 0.0 => {
-            Some((SamplerFamily::Ddim, s.parse().ok()?))
-        }
+        ["ddim", s, eta] => match eta.parse::<f64>().ok()? {
+            0.0 => Some((SamplerFamily::Ddim, s.parse().ok()?)),
+            1.0 => Some((SamplerFamily::DdimEta1, s.parse().ok()?)),
+            _ => None,
+        },
         _ => None,
     }
 }
@@ -203,7 +208,11 @@ mod tests {
             parse_sampler("ddim:20:0", 1000),
             Some((SamplerFamily::Ddim, 20))
         );
-        assert_eq!(parse_sampler("ddim:20:1", 1000), None);
+        assert_eq!(
+            parse_sampler("ddim:20:1", 1000),
+            Some((SamplerFamily::DdimEta1, 20))
+        );
+        assert_eq!(parse_sampler("ddim:20:0.5", 1000), None);
         assert_eq!(parse_sampler("strided", 1000), None);
     }
 

@@ -17,10 +17,12 @@ extern crate self as ddpm_loss;
 
 pub mod exercises;
 pub mod figures;
+pub mod hybrid;
 pub mod loss;
 pub mod objective;
 pub mod weights;
 
+pub use hybrid::l_hybrid;
 pub use loss::{l_simple, weighted_eps_loss};
 pub use objective::Objective;
 pub use weights::{eps_weight, mu_mse_term};

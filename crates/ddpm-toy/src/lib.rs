@@ -33,8 +33,8 @@ pub use distance::sliced_wasserstein;
 pub use embedding::timestep_embedding;
 pub use model::{DeviceEpsMlp, EpsMlp, Points, ToyModel};
 pub use sample::{
-    sample, Ancestral, Chain, Denoiser, MixtureDenoiser, SampleOptions, Sampled, Sampler,
-    SamplerKind,
+    reverse_step, sample, split_variance, Ancestral, Chain, Denoiser, MixtureDenoiser,
+    SampleOptions, Sampled, Sampler, SamplerKind,
 };
 pub use shortcuts::{respaced_schedule, respaced_steps, slerp, Ddim, Strided};
 pub use train::{train, TrainConfig};

@@ -6,7 +6,7 @@ use ddpm_forward::Rows;
 use ddpm_loss::Objective;
 use ddpm_plot::Progress;
 use ddpm_schedule::{randn, Schedule};
-use ddpm_vlb::{p_sample_step, ModelVariance};
+use ddpm_vlb::{p_sample_step, p_sample_step_learned, ModelVariance};
 use dfdx::prelude::*;
 use rand::Rng;
 
@@ -16,6 +16,49 @@ use crate::model::DeviceEpsMlp;
 /// and returns its output for every row: ε̂, x̂₀ or v̂, as its [`Objective`] says.
 pub trait Denoiser<D: Device<f32>> {
     fn denoise(&self, x_t: Rows<D>, ts: &[usize]) -> Rows<D>;
+    /// Whether each output row is N numbers of prediction followed by N of v, the network's own
+    /// reverse variance (Improved DDPM; see [`reverse_step`]).
+    fn learns_variance(&self) -> bool {
+        false
+    }
+}
+
+// ANCHOR: reverse_step
+/// One reverse step of a chain on schedule `r` (its step `i`), given the network's output `out`
+/// at x_t (asked at the training step t, on the training schedule `s`): ε̂ from the output by
+/// the objective, then x_{i−1} with σ² fixed by `opts.variance` — or, for a network that learns
+/// it, σ² = exp(v ln β_i + (1 − v) ln β̃_i) from its v. `z` is `None` at the chain's last step.
+#[allow(clippy::too_many_arguments)]
+pub fn reverse_step<D: Device<f32>>(
+    s: &Schedule,
+    r: &Schedule,
+    (i, t): (usize, usize),
+    x: Rows<D>,
+    out: Rows<D>,
+    learned: bool,
+    z: Option<Rows<D>>,
+    opts: &SampleOptions,
+) -> Rows<D> {
+    let ts = vec![t; x.shape().0];
+    let (out, v) = split_variance(out, learned);
+    let eps = opts.objective.eps_hat(s, out, &x, &ts);
+    match v {
+        Some(v) => p_sample_step_learned(r, i, x, eps, v, z),
+        None => p_sample_step(r, i, x, eps, opts.variance, z),
+    }
+}
+// ANCHOR_END: reverse_step
+
+/// A learned-variance output `[B, 2N]` split into the prediction `[B, N]` and v `[B, N]`.
+pub fn split_variance<D: Device<f32>>(out: Rows<D>, learned: bool) -> (Rows<D>, Option<Rows<D>>) {
+    if !learned {
+        return (out, None);
+    }
+    let n = out.shape().1 / 2;
+    (
+        out.clone().slice((.., 0..n)),
+        Some(out.slice((.., n..2 * n))),
+    )
 }
 
 impl<const H: usize, const E: usize, D: Device<f32>> Denoiser<D> for DeviceEpsMlp<H, E, f32, D> {
@@ -101,11 +144,9 @@ impl Sampler for Ancestral {
             if opts.keep.contains(&t) {
                 frames.push((t, x.as_vec()));
             }
-            let ts = vec![t; n];
-            let out = model.denoise(x.clone(), &ts);
-            let eps = opts.objective.eps_hat(s, out, &x, &ts);
+            let out = model.denoise(x.clone(), &vec![t; n]);
             let z = (t > 1).then(|| randn(dev, (n, dim), rng));
-            x = p_sample_step(s, t, x, eps, opts.variance, z);
+            x = reverse_step(s, s, (t, t), x, out, model.learns_variance(), z, opts);
             if let Some(p) = opts.progress {
                 p.inc(1);
             }

@@ -5,11 +5,10 @@
 
 use ddpm_forward::Rows;
 use ddpm_schedule::{randn, Schedule};
-use ddpm_vlb::p_sample_step;
 use dfdx::prelude::*;
 use rand::Rng;
 
-use crate::sample::{Chain, Denoiser, SampleOptions, Sampler};
+use crate::sample::{reverse_step, split_variance, Chain, Denoiser, SampleOptions, Sampler};
 
 // ANCHOR: respaced_steps
 /// `steps` of the T training steps, evenly spaced and rounded: τ_1 < … < τ_S with τ_S = T
@@ -70,12 +69,9 @@ impl Sampler for Strided {
             if opts.keep.contains(&t) {
                 frames.push((t, x.as_vec()));
             }
-            let ts = vec![t; n];
-            let eps = opts
-                .objective
-                .eps_hat(s, model.denoise(x.clone(), &ts), &x, &ts);
+            let out = model.denoise(x.clone(), &vec![t; n]);
             let z = (i > 1).then(|| randn(dev, (n, dim), rng));
-            x = p_sample_step(&r, i, x, eps, opts.variance, z);
+            x = reverse_step(s, &r, (i, t), x, out, model.learns_variance(), z, opts);
             if let Some(p) = opts.progress {
                 p.inc(1);
             }
@@ -142,9 +138,9 @@ impl Ddim {
                 frames.push((t, x.as_vec()));
             }
             let ts = vec![t; n];
-            let eps = opts
-                .objective
-                .eps_hat(s, model.denoise(x.clone(), &ts), &x, &ts);
+            // A learned variance plays no part: DDIM's σ comes from η.
+            let (out, _) = split_variance(model.denoise(x.clone(), &ts), model.learns_variance());
+            let eps = opts.objective.eps_hat(s, out, &x, &ts);
             let (ab_t, ab_p) = (s.alpha_bar(t), s.alpha_bar(p));
             let sigma = self.eta * ((1.0 - ab_p) / (1.0 - ab_t) * (1.0 - ab_t / ab_p)).sqrt();
             let x0 = (x - eps.clone() * (1.0 - ab_t).sqrt() as f32) * (1.0 / ab_t.sqrt()) as f32;
@@ -201,7 +197,7 @@ fn finish<D: Device<f32>>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{sliced_wasserstein, Ancestral, MixtureDenoiser};
+    use crate::{sliced_wasserstein, Ancestral, MixtureDenoiser, SamplerKind};
     use ddpm_data::GaussianMixture;
     use ddpm_schedule::BetaSchedule;
     use ddpm_vlb::ModelVariance;
@@ -413,5 +409,64 @@ mod tests {
         assert!((half[0] - 3.0 / 2f32.sqrt()).abs() < 1e-5 && (half[0] - half[1]).abs() < 1e-6);
         // Parallel vectors: a straight line.
         assert_eq!(slerp(&a, &a, 0.3), a.to_vec());
+    }
+
+    /// A denoiser that also outputs a constant v, as a learned-variance network would.
+    struct WithV<'a>(MixtureDenoiser<'a>, f32);
+
+    impl<D: Device<f32>> Denoiser<D> for WithV<'_> {
+        fn denoise(&self, x_t: Rows<D>, ts: &[usize]) -> Rows<D> {
+            let eps = self.0.denoise(x_t, ts);
+            let v = eps.device().ones_like(eps.shape()) * self.1;
+            (eps, v).concat_along(Axis::<1>)
+        }
+        fn learns_variance(&self) -> bool {
+            true
+        }
+    }
+
+    /// The samplers read a learned variance from the network's second half: v = 0 everywhere is
+    /// σ² = β̃ (fixed small) and v = 1 is σ² = β (fixed large) — on the respaced chain's own
+    /// β′ and β̃′ for the strided sampler — sample for sample within f32 rounding; DDIM ignores v.
+    #[test]
+    fn a_learned_variance_at_its_ends_samples_as_the_fixed_ones() {
+        let (s, mixture) = setup();
+        let dev: Cpu = Default::default();
+        let exact = || MixtureDenoiser {
+            mixture: &mixture,
+            schedule: &s,
+        };
+        for name in ["ancestral", "strided:50", "ddim:20:1"] {
+            let sampler: SamplerKind = name.parse().unwrap();
+            for (v, fixed) in [
+                (0.0, ModelVariance::PosteriorBeta),
+                (1.0, ModelVariance::Beta),
+            ] {
+                let opts = |variance| SampleOptions {
+                    variance,
+                    ..Default::default()
+                };
+                let rng = || StdRng::seed_from_u64(5);
+                let learned = sampler
+                    .sample(
+                        &dev,
+                        &WithV(exact(), v),
+                        &s,
+                        (300, 2),
+                        &mut rng(),
+                        &opts(ModelVariance::Beta),
+                    )
+                    .x0;
+                let want = sampler
+                    .sample(&dev, &exact(), &s, (300, 2), &mut rng(), &opts(fixed))
+                    .x0;
+                let worst = learned
+                    .iter()
+                    .zip(&want)
+                    .map(|(a, b)| (a - b).abs())
+                    .fold(0.0, f32::max);
+                assert!(worst < 1e-3, "{name} v = {v}: differs by {worst}");
+            }
+        }
     }
 }

@@ -5,9 +5,10 @@ use ddpm_data::{pixels_to_unit, Dataset, Images};
 use ddpm_loss::Objective;
 use ddpm_plot::Progress;
 use ddpm_schedule::Schedule;
-use ddpm_toy::Denoiser;
+use ddpm_toy::{split_variance, Denoiser};
 use ddpm_unet::ConvDevice;
-use ddpm_vlb::{vlb_terms, ModelVariance};
+use ddpm_vlb::{learned_variance, vlb_terms_with_variance, ModelVariance, VlbTerms};
+use dfdx::prelude::*;
 use rand::Rng;
 use serde::Serialize;
 
@@ -24,8 +25,8 @@ pub fn mean_sem(v: &[f64]) -> (f64, f64) {
 
 // ANCHOR: bits_per_dim
 /// L_vlb of each image in `images`, in bits per dimension: all T + 1 terms with chapter 4's
-/// [`vlb_terms`], the network called once per step t on the whole batch (its output turned
-/// into ε̂ by the run's objective).
+/// bound, the network called once per step t on the whole batch (its output turned into ε̂ by
+/// the run's objective). σ² is `variance`, or the network's own if it learns it (chapter 9).
 #[allow(clippy::too_many_arguments)]
 pub fn bits_per_dim<D: ConvDevice, M: Denoiser<D>>(
     dev: &D,
@@ -37,27 +38,43 @@ pub fn bits_per_dim<D: ConvDevice, M: Denoiser<D>>(
     rng: &mut impl Rng,
     progress: Option<&Progress>,
 ) -> Vec<f64> {
+    bound_terms(dev, model, s, images, variance, objective, rng, progress).bits_per_dim()
+}
+
+/// [`bits_per_dim`]'s bound, term by term (to see which steps the bits come from).
+#[allow(clippy::too_many_arguments)]
+pub fn bound_terms<D: ConvDevice, M: Denoiser<D>>(
+    dev: &D,
+    model: &M,
+    s: &Schedule,
+    images: &Images,
+    variance: ModelVariance,
+    objective: Objective,
+    rng: &mut impl Rng,
+    progress: Option<&Progress>,
+) -> VlbTerms {
     let (n, dim) = (images.count, images.image_len());
     let x0: Vec<f64> = images
         .pixels
         .iter()
         .map(|&p| pixels_to_unit(p) as f64)
         .collect();
-    let mut eps_model = |x_t: &[f64], t: usize| -> Vec<f64> {
+    let host = |t: Tensor<(usize, usize), f32, D>| t.as_vec().into_iter().map(f64::from);
+    let mut eps_and_variance = |x_t: &[f64], t: usize| -> (Vec<f64>, Vec<f64>) {
         let x = dev.tensor_from_vec(x_t.iter().map(|&v| v as f32).collect(), (n, dim));
         let ts = vec![t; n];
         if let Some(p) = progress {
             p.inc(1);
         }
-        let out = model.denoise(x.clone(), &ts);
-        objective
-            .eps_hat(s, out, &x, &ts)
-            .as_vec()
-            .into_iter()
-            .map(f64::from)
-            .collect()
+        let (out, v) = split_variance(model.denoise(x.clone(), &ts), model.learns_variance());
+        let eps = host(objective.eps_hat(s, out, &x, &ts)).collect();
+        let sigma2 = match v {
+            Some(v) => host(v).map(|v| learned_variance(s, t, v)).collect(),
+            None => vec![variance.variance(s, t); x_t.len()],
+        };
+        (eps, sigma2)
     };
-    vlb_terms(s, &mut eps_model, &x0, dim, variance, rng).bits_per_dim()
+    vlb_terms_with_variance(s, &mut eps_and_variance, &x0, dim, rng)
 }
 // ANCHOR_END: bits_per_dim
 

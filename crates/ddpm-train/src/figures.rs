@@ -231,6 +231,11 @@ pub const CH09_FIGURES: &[Figure] = &[
         render: |root| Ok(ddim_interpolation(root)?.0),
         reproducible: Reproducible::Within(TOLERANCE),
     },
+    Figure {
+        file: "learned-variance.png",
+        render: |root| Ok(learned_variance(root)?.0),
+        reproducible: Reproducible::Within(TOLERANCE),
+    },
 ];
 
 /// The class-conditional run of `plans/ch09-guidance.plan` (committed).
@@ -337,3 +342,84 @@ pub fn ddim_interpolation(root: &Path) -> Result<Png, FigureError> {
     Ok(grid_png(&images, POINTS, 3)?)
 }
 // ANCHOR_END: ddim_interpolation
+
+/// The learned-variance run of `plans/ch09-ablation.plan` (committed).
+pub fn learned_checkpoint(root: &Path) -> PathBuf {
+    root.join("results/ch09/ablation/learned")
+        .join(crate::train::CHECKPOINT_FILE)
+}
+
+// ANCHOR: learned_variance_figure
+/// What the learned-variance UNet chose: at each of 40 steps t (log-spaced), 16 test digits
+/// noised to x_t (seed 0), the network's v and ln σ² = v ln β_t + (1 − v) ln β̃_t averaged over
+/// pixels and digits, against the two fixed choices' ln β_t and ln β̃_t.
+pub fn learned_variance(root: &Path) -> Result<Png, FigureError> {
+    let path = learned_checkpoint(root);
+    let config = crate::checkpoint::read_config(&path).map_err(fig_err)?;
+    if !config.preset.learns_variance() {
+        return Err(fig_err(format!(
+            "{} does not learn its variance",
+            path.display()
+        )));
+    }
+    let dev = Cpu::seed_from_u64(0);
+    let s = config.noise_schedule();
+    type Net = <crate::net::SmallLearnedNet as BuildOnDevice<Cpu, f32>>::Built;
+    let ckpt: crate::Checkpoint<Net> = crate::load_checkpoint(&dev, &path).map_err(fig_err)?;
+    let test = ddpm_data::Dataset::load(root.join("data/mnist"), ddpm_data::Split::Test)
+        .map_err(fig_err)?;
+    let digits = test.images.select(&(0..16).collect::<Vec<_>>());
+    let dim = digits.image_len();
+    let x0: Vec<f32> = digits
+        .pixels
+        .iter()
+        .map(|&p| ddpm_data::pixels_to_unit(p))
+        .collect();
+    let x0 = dev.tensor_from_vec(x0, (16, dim));
+    let mut steps: Vec<usize> = (0..40)
+        .map(|i| (s.t_max() as f64).powf(i as f64 / 39.0).round() as usize)
+        .collect();
+    steps.dedup();
+    let (mut upper, mut lower, mut chosen, mut vs) = (vec![], vec![], vec![], vec![]);
+    let mut rng = StdRng::seed_from_u64(0);
+    for &t in &steps {
+        let ts = vec![t; 16];
+        let eps = ddpm_schedule::randn(&dev, (16, dim), &mut rng);
+        let x_t = ddpm_forward::q_sample(&s, &x0, &ts, &eps);
+        let out = ddpm_toy::Denoiser::denoise(&ckpt.ema, x_t, &ts);
+        let (_, v) = ddpm_toy::split_variance(out, true);
+        let v = v.expect("a learned-variance output").as_vec();
+        let mean_v = v.iter().map(|&x| x as f64).sum::<f64>() / v.len() as f64;
+        let (hi, lo) = ddpm_vlb::log_variance_range(&s, t);
+        let ln_var = v
+            .iter()
+            .map(|&x| x as f64 * hi + (1.0 - x as f64) * lo)
+            .sum::<f64>()
+            / v.len() as f64;
+        let t = t as f64;
+        upper.push((t, hi));
+        lower.push((t, lo));
+        chosen.push((t, ln_var));
+        vs.push((t, mean_v));
+    }
+    Ok(line_chart(
+        &[
+            LineChart::new("The reverse variance: the two fixed choices and the learned one")
+                .x_label("step t (log scale)")
+                .y_label("ln σ²")
+                .log_x()
+                .legend_at(ddpm_plot::Corner::LowerRight)
+                .series("ln β_t (fixed large)", upper)
+                .series("ln β̃_t (fixed small)", lower)
+                .series("learned, mean over pixels", chosen),
+            LineChart::new("The network's v (1: β_t, 0: β̃_t)")
+                .x_label("step t (log scale)")
+                .y_label("mean v over pixels and 16 test digits")
+                .log_x()
+                .series("v", vs),
+        ],
+        2,
+        (560, 420),
+    )?)
+}
+// ANCHOR_END: learned_variance_figure

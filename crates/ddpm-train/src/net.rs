@@ -48,8 +48,10 @@ impl<
         A7: Attend<D> + TensorCollection<f32, D, To<f32, D> = A7> + Clone,
         A14: Attend<D> + TensorCollection<f32, D, To<f32, D> = A14> + Clone,
         L: Labels<TE, D> + TensorCollection<f32, D, To<f32, D> = L> + Clone,
+        const OUT: usize,
         D: ConvDevice,
-    > DiffusionNet<D> for DeviceUNet<C1, C2, C12, C22, TE, H, G, f32, D, XB, T1, T2, A7, A14, L>
+    > DiffusionNet<D>
+    for DeviceUNet<C1, C2, C12, C22, TE, H, G, f32, D, XB, T1, T2, A7, A14, L, OUT>
 {
     fn predict<T: Tape<f32, D> + Merge<T>>(&self, x: Act<D, T>, ts: &[usize]) -> Act<D, T> {
         self.forward(x, ts)
@@ -97,6 +99,9 @@ pub enum Preset {
     /// Chapter 9's guidance: `small` told which digit to draw (a learned embedding per class,
     /// and one for "no label", added to the time embedding).
     SmallClass,
+    /// Chapter 9's learned variances: `small` with a second output channel, v, for the reverse
+    /// variance σ² = exp(v ln β_t + (1 − v) ln β̃_t), trained with L_hybrid.
+    SmallLearned,
 }
 
 pub type TinyNet = UNet<4, 8, 12, 16, 8, 2, 2>;
@@ -111,6 +116,7 @@ pub type SmallAttn14Net = UNet<16, 32, 48, 64, 64, 4, 8, 0, 16, 32, Attn32, Attn
 pub type SmallHeads8Net = UNet<16, 32, 48, 64, 64, 8, 8>;
 pub type SmallAdagnNet = UNet<16, 32, 48, 64, 64, 4, 8, 0, 32, 64>;
 pub type SmallClassNet = UNet<16, 32, 48, 64, 64, 4, 8, 0, 16, 32, Attn32, Identity, Digits>;
+pub type SmallLearnedNet = UNet<16, 32, 48, 64, 64, 4, 8, 0, 16, 32, Attn32, Identity, Identity, 2>;
 /// The ten digits and "no label", each a 64-wide vector.
 type Digits = dfdx::nn::builders::Embedding<11, 64>;
 type Attn32 = ddpm_unet::blocks::Attention<32, 4, 8>;
@@ -118,7 +124,7 @@ use ddpm_unet::blocks::Identity;
 // ANCHOR_END: ablation_presets
 
 impl Preset {
-    pub const ALL: [Preset; 8] = [
+    pub const ALL: [Preset; 9] = [
         Preset::Tiny,
         Preset::Small,
         Preset::Base,
@@ -127,11 +133,17 @@ impl Preset {
         Preset::SmallHeads8,
         Preset::SmallAdagn,
         Preset::SmallClass,
+        Preset::SmallLearned,
     ];
 
     /// Whether its UNet is told the digit (class-conditional, for guidance).
     pub fn is_conditional(self) -> bool {
         self == Preset::SmallClass
+    }
+
+    /// Whether its UNet gives its own reverse variance (a second output channel).
+    pub fn learns_variance(self) -> bool {
+        self == Preset::SmallLearned
     }
 
     pub fn name(self) -> &'static str {
@@ -144,6 +156,7 @@ impl Preset {
             Preset::SmallHeads8 => "small-heads8",
             Preset::SmallAdagn => "small-adagn",
             Preset::SmallClass => "small-class",
+            Preset::SmallLearned => "small-learned",
         }
     }
 }
@@ -213,6 +226,11 @@ macro_rules! with_preset {
                     <$crate::net::SmallClassNet as dfdx::nn::BuildOnDevice<$dev, f32>>::Built;
                 $body
             }
+            $crate::Preset::SmallLearned => {
+                type $net =
+                    <$crate::net::SmallLearnedNet as dfdx::nn::BuildOnDevice<$dev, f32>>::Built;
+                $body
+            }
         }
     };
 }
@@ -225,8 +243,12 @@ mod tests {
     #[test]
     fn presets_name_their_types_and_say_which_take_labels() {
         for p in Preset::ALL {
-            let classes = crate::with_preset!(p, Cpu, Net => <Net as DiffusionNet<Cpu>>::CLASSES);
+            let (classes, learned) = crate::with_preset!(p, Cpu, Net => {
+                let net = <Net as BuildModule<Cpu, f32>>::build(&Cpu::default());
+                (<Net as DiffusionNet<Cpu>>::CLASSES, net.learns_variance())
+            });
             assert_eq!(p.is_conditional(), classes > 0, "{p}");
+            assert_eq!(p.learns_variance(), learned, "{p}");
             assert_eq!(p.name().parse::<Preset>(), Ok(p));
             let json = serde_json::to_value(p).unwrap();
             assert_eq!(

@@ -166,7 +166,12 @@ impl<D: ConvDevice, M: DiffusionNet<D>> Denoiser<D> for Guided<'_, M> {
                 unconditional.clone() + (out(&asked) - unconditional) * s
             }
         };
-        mixed.reshape_like(&(n, 28 * 28))
+        let channels = mixed.shape().1;
+        mixed.reshape_like(&(n, channels * 28 * 28))
+    }
+
+    fn learns_variance(&self) -> bool {
+        self.model.learns_variance()
     }
 }
 // ANCHOR_END: guided

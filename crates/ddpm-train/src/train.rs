@@ -9,7 +9,7 @@ use std::time::Instant;
 
 use ddpm_data::{pixels_to_unit, Images};
 use ddpm_forward::q_sample;
-use ddpm_loss::l_simple;
+use ddpm_loss::{l_hybrid, l_simple, Objective};
 use ddpm_plot::Progress;
 use ddpm_schedule::randn;
 use ddpm_unet::ConvDevice;
@@ -89,6 +89,8 @@ pub enum TrainError {
     },
     #[error("this UNet is conditioned on {classes} classes and needs one label in 0..{classes} for each of the {count} training images")]
     NeedsLabels { classes: usize, count: usize },
+    #[error("a UNet that learns its variance is trained with L_hybrid on ε-prediction: use --objective eps, not {objective}")]
+    LearnedVarianceNeedsEps { objective: Objective },
 }
 
 /// A fresh run: weights from the device's RNG (seed it for reproducible runs), the EMA equal
@@ -162,6 +164,12 @@ pub fn train_labelled<D: ConvDevice, M: DiffusionNet<D>>(
         }
     };
     let cfg = run.config.clone();
+    let learned = run.model.learns_variance();
+    if learned && cfg.objective != Objective::Eps {
+        return Err(TrainError::LearnedVarianceNeedsEps {
+            objective: cfg.objective,
+        });
+    }
     let s = cfg.noise_schedule();
     let pixels: Vec<f32> = data.pixels.iter().map(|&p| pixels_to_unit(p)).collect();
     let dim = data.image_len();
@@ -205,12 +213,22 @@ pub fn train_labelled<D: ConvDevice, M: DiffusionNet<D>>(
         });
         // A gradient step on ‖ε − ε_θ(√ᾱ_t x_0 + √(1 − ᾱ_t) ε, t)‖² (for an ε-model; an x₀-
         // or v-model regresses its own target the same way).
-        let x_t = q_sample(&s, &x0, &ts, &eps).reshape_like(&(cfg.batch, 1, 28, 28));
+        let x_t = q_sample(&s, &x0, &ts, &eps);
         let out = run
             .model
-            .predict_labelled(x_t.traced(grads), &ts, classes.as_deref())
-            .reshape_like(&(cfg.batch, dim));
-        let loss = l_simple(out, &cfg.objective.target(&s, &x0, &eps, &ts));
+            .predict_labelled(
+                x_t.clone()
+                    .reshape_like(&(cfg.batch, 1, 28, 28))
+                    .traced(grads),
+                &ts,
+                classes.as_deref(),
+            )
+            .reshape_like(&(cfg.batch, if learned { 2 * dim } else { dim }));
+        // (A UNet that also outputs its variance: L_hybrid = L_simple + λ L_vlb, chapter 9.)
+        let loss = match learned {
+            false => l_simple(out, &cfg.objective.target(&s, &x0, &eps, &ts)),
+            true => l_hybrid(&s, out, &x0, &x_t, &eps, &ts),
+        };
         let value = loss.as_vec()[0];
         if !value.is_finite() {
             bar.abandon(format!("the loss became {value}"));

@@ -23,7 +23,9 @@ use crate::ops::{silu, Act};
 /// - `A7`, `A14`: whether self-attention runs at 7×7 (between the middle ResBlocks) and at
 ///   14×14 (after the 14×14 blocks, down and up): [`Attention`]`<C2, H, G>` or [`Identity`];
 /// - `L`: the class labels' embedding, added to the time embedding — [`Identity`] (none) or
-///   dfdx's `Embedding<11, TE>` (ten digits and "no label"; chapter 9's guidance).
+///   dfdx's `Embedding<11, TE>` (ten digits and "no label"; chapter 9's guidance);
+/// - `OUT`: output channels — 1 (ε̂, x̂₀ or v̂) or 2 (ε̂ and the variance interpolation v of
+///   Improved DDPM's learned variances, chapter 9).
 #[derive(Clone, Copy, Debug, Default)]
 pub struct UNet<
     const C1: usize,
@@ -39,6 +41,7 @@ pub struct UNet<
     A7 = Attention<C2, H, G>,
     A14 = Identity,
     L = Identity,
+    const OUT: usize = 1,
 >(std::marker::PhantomData<(A7, A14, L)>);
 // ANCHOR_END: unet_type
 
@@ -84,6 +87,7 @@ pub struct DeviceUNet<
     A7 = DeviceAttention<C2, H, G, E, D>,
     A14 = Identity,
     L = Identity,
+    const OUT: usize = 1,
 > {
     pub time1: modules::Linear<TE, TE, E, D>,
     pub time2: modules::Linear<TE, TE, E, D>,
@@ -106,7 +110,7 @@ pub struct DeviceUNet<
     pub up1: Block<C12, C1, TE, G, Conv1x1<C12, C1, E, D>, E, D, T1>,
     pub up1_more: Repeated<Block<C1, C1, TE, G, Identity, E, D, T1>, XB>,
     pub norm_out: DeviceGroupNorm<C1, G, E, D>,
-    pub conv_out: DeviceConv<C1, 1, 3, 1, 1, E, D>,
+    pub conv_out: DeviceConv<C1, OUT, 3, 1, 1, E, D>,
     /// The class labels' embedding ([`Identity`] when unconditional).
     pub labels: L,
 }
@@ -125,16 +129,37 @@ impl<
         A7: BuildOnDevice<D, f32>,
         A14: BuildOnDevice<D, f32>,
         L: BuildOnDevice<D, f32>,
+        const OUT: usize,
         D: Device<f32>,
-    > BuildOnDevice<D, f32> for UNet<C1, C2, C12, C22, TE, H, G, XB, T1, T2, A7, A14, L>
+    > BuildOnDevice<D, f32> for UNet<C1, C2, C12, C22, TE, H, G, XB, T1, T2, A7, A14, L, OUT>
 where
     A7::Built: TensorCollection<f32, D>,
     A14::Built: TensorCollection<f32, D>,
     L::Built: TensorCollection<f32, D>,
 {
-    type Built =
-        DeviceUNet<C1, C2, C12, C22, TE, H, G, f32, D, XB, T1, T2, A7::Built, A14::Built, L::Built>;
+    type Built = DeviceUNet<
+        C1,
+        C2,
+        C12,
+        C22,
+        TE,
+        H,
+        G,
+        f32,
+        D,
+        XB,
+        T1,
+        T2,
+        A7::Built,
+        A14::Built,
+        L::Built,
+        OUT,
+    >;
     fn try_build_on_device(device: &D) -> Result<Self::Built, D::Err> {
+        assert!(
+            OUT == 1 || OUT == 2,
+            "UNet: OUT is 1 (one prediction) or 2 (ε̂ and a learned variance), not {OUT}"
+        );
         assert_eq!(C12, C1 + C2, "UNet: C12 must be C1 + C2");
         assert_eq!(C22, 2 * C2, "UNet: C22 must be 2·C2");
         assert!(
@@ -164,9 +189,10 @@ impl<
         A7: TensorCollection<f32, D>,
         A14: TensorCollection<f32, D>,
         L: TensorCollection<f32, D>,
+        const OUT: usize,
         D: Device<f32>,
     > TensorCollection<f32, D>
-    for DeviceUNet<C1, C2, C12, C22, TE, H, G, f32, D, XB, T1, T2, A7, A14, L>
+    for DeviceUNet<C1, C2, C12, C22, TE, H, G, f32, D, XB, T1, T2, A7, A14, L, OUT>
 {
     type To<E2: Dtype, D2: Device<E2>> = DeviceUNet<
         C1,
@@ -184,6 +210,7 @@ impl<
         A7::To<E2, D2>,
         A14::To<E2, D2>,
         L::To<E2, D2>,
+        OUT,
     >;
 
     fn iter_tensors<V: ModuleVisitor<Self, f32, D>>(
@@ -275,6 +302,8 @@ pub struct UNetConfig {
     pub scale_shift: bool,
     /// Classes the UNet is conditioned on (0: unconditional).
     pub classes: usize,
+    /// A second output channel gives the reverse variance (Improved DDPM's learned variances).
+    pub learned_variance: bool,
     pub dropout: f32,
 }
 
@@ -290,6 +319,7 @@ impl Default for UNetConfig {
             time_embedding: 128,
             scale_shift: false,
             classes: 0,
+            learned_variance: false,
             dropout: 0.0,
         }
     }
@@ -309,8 +339,9 @@ impl<
         A7: Attend<D>,
         A14: Attend<D>,
         L: Labels<TE, D>,
+        const OUT: usize,
         D: ConvDevice,
-    > DeviceUNet<C1, C2, C12, C22, TE, H, G, f32, D, XB, T1, T2, A7, A14, L>
+    > DeviceUNet<C1, C2, C12, C22, TE, H, G, f32, D, XB, T1, T2, A7, A14, L, OUT>
 {
     /// The settings this UNet was built with.
     pub fn config(&self) -> UNetConfig {
@@ -327,6 +358,7 @@ impl<
             time_embedding: TE,
             scale_shift: T1 == 2 * C1,
             classes: L::CLASSES,
+            learned_variance: OUT == 2,
             dropout: self.down1.dropout,
         }
     }
@@ -387,8 +419,9 @@ impl<
         A7: Attend<D>,
         A14: Attend<D>,
         L: Labels<TE, D>,
+        const OUT: usize,
         D: ConvDevice,
-    > DeviceUNet<C1, C2, C12, C22, TE, H, G, f32, D, XB, T1, T2, A7, A14, L>
+    > DeviceUNet<C1, C2, C12, C22, TE, H, G, f32, D, XB, T1, T2, A7, A14, L, OUT>
 {
     /// The network's output for a batch x_t `[B, 1, 28, 28]`, each image at its own step `ts[i]`.
     pub fn forward<T: Tape<f32, D> + Merge<T>>(&self, x: Act<D, T>, ts: &[usize]) -> Act<D, T> {
@@ -462,11 +495,13 @@ impl<
         A7: Attend<D>,
         A14: Attend<D>,
         L: Labels<TE, D>,
+        const OUT: usize,
         D: ConvDevice,
     > ddpm_toy::Denoiser<D>
-    for DeviceUNet<C1, C2, C12, C22, TE, H, G, f32, D, XB, T1, T2, A7, A14, L>
+    for DeviceUNet<C1, C2, C12, C22, TE, H, G, f32, D, XB, T1, T2, A7, A14, L, OUT>
 {
-    /// For the samplers: each row of 784 numbers is a 1×28×28 image.
+    /// For the samplers: each row of 784 numbers is a 1×28×28 image; with `OUT` = 2 each output
+    /// row is ε̂'s 784 numbers, then v's.
     fn denoise(
         &self,
         x_t: Tensor<(usize, usize), f32, D>,
@@ -474,7 +509,11 @@ impl<
     ) -> Tensor<(usize, usize), f32, D> {
         let n = x_t.shape().0;
         self.forward(x_t.reshape_like(&(n, 1, 28, 28)), ts)
-            .reshape_like(&(n, 784))
+            .reshape_like(&(n, OUT * 784))
+    }
+
+    fn learns_variance(&self) -> bool {
+        OUT == 2
     }
 }
 

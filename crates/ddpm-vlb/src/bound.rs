@@ -70,6 +70,22 @@ pub fn vlb_terms(
     variance: ModelVariance,
     rng: &mut impl Rng,
 ) -> VlbTerms {
+    let mut fixed = |x_t: &[f64], t: usize| {
+        let sigma2 = variance.variance(s, t);
+        (model.predict_eps(x_t, t), vec![sigma2; x_t.len()])
+    };
+    vlb_terms_with_variance(s, &mut fixed, x0, dim, rng)
+}
+
+/// [`vlb_terms`] for a model that gives its own reverse variance: `model` returns ε̂ and σ² for
+/// each number of x_t (Improved DDPM's learned variances; a fixed σ_t² is the special case).
+pub fn vlb_terms_with_variance(
+    s: &Schedule,
+    model: &mut impl FnMut(&[f64], usize) -> (Vec<f64>, Vec<f64>),
+    x0: &[f64],
+    dim: usize,
+    rng: &mut impl Rng,
+) -> VlbTerms {
     let batch = x0.len() / dim;
     let t_max = s.t_max();
     let per_example =
@@ -97,13 +113,11 @@ pub fn vlb_terms(
                     + s.sqrt_one_minus_alpha_bar(t) * rng.sample::<f64, _>(StandardNormal)
             })
             .collect();
-        let eps = model.predict_eps(&xt, t);
-        assert_eq!(
-            eps.len(),
-            xt.len(),
-            "the model must return one ε per input number"
+        let (eps, sigma2) = model(&xt, t);
+        assert!(
+            eps.len() == xt.len() && sigma2.len() == xt.len(),
+            "the model must return one ε and one σ² per input number"
         );
-        let sigma2 = variance.variance(s, t);
         let mean_p = xt
             .iter()
             .zip(&eps)
@@ -113,7 +127,8 @@ pub fn vlb_terms(
             decoder = per_example(
                 x0.iter()
                     .zip(mean_p)
-                    .map(|(&x, m)| -discretized_gaussian_log_likelihood(x, m, sigma2))
+                    .zip(&sigma2)
+                    .map(|((&x, m), &v)| -discretized_gaussian_log_likelihood(x, m, v))
                     .collect(),
             );
         } else {
@@ -122,9 +137,10 @@ pub fn vlb_terms(
                 .iter()
                 .zip(&xt)
                 .zip(mean_p)
-                .map(|((&x, &xt), m)| {
+                .zip(&sigma2)
+                .map(|(((&x, &xt), m), &v)| {
                     let (mq, vq) = q_posterior(s, x, xt, t);
-                    normal_kl(mq, vq, m, sigma2)
+                    normal_kl(mq, vq, m, v)
                 })
                 .collect();
             terms.push(per_example(kl));
@@ -405,5 +421,56 @@ mod tests {
             mean_bad > data.entropy_bits() + 1.0,
             "ε̂ = 0 should cost over a bit: {mean_bad}"
         );
+    }
+
+    /// A model's own σ² enters every term: with v = 0 (σ² = β̃_t, clipped at t = 1) the bound is
+    /// [`vlb_terms`] with `PosteriorBeta`, term for term; with v = 1 every KL term is `Beta`'s
+    /// (the decoders differ: the learned range's top at t = 1 is β_1, not β̃_2). A variance
+    /// between the two (v = ½) lands between them in the optimal model's bound here.
+    #[test]
+    fn a_models_own_variance_gives_the_fixed_bounds_at_the_ends() {
+        let s = Schedule::new(BetaSchedule::Linear, 1000).unwrap();
+        let data = DiscretisedGaussian { mean: 0.1, sd: 0.3 };
+        let x0 = data.sample(8, &mut StdRng::seed_from_u64(2));
+        let eps = |x: &[f64], t: usize| x.iter().map(|&xt| data.optimal_eps(&s, xt, t)).collect();
+        let run = |v: f64| {
+            let mut learned = |x: &[f64], t: usize| -> (Vec<f64>, Vec<f64>) {
+                (eps(x, t), vec![crate::learned_variance(&s, t, v); x.len()])
+            };
+            vlb_terms_with_variance(&s, &mut learned, &x0, 1, &mut StdRng::seed_from_u64(3))
+        };
+        let fixed = |variance| {
+            let mut model = |x: &[f64], t: usize| eps(x, t);
+            vlb_terms(
+                &s,
+                &mut model,
+                &x0,
+                1,
+                variance,
+                &mut StdRng::seed_from_u64(3),
+            )
+        };
+        let close = |a: &[f64], b: &[f64]| {
+            a.iter()
+                .zip(b)
+                .all(|(x, y)| (x - y).abs() <= 1e-9 * y.abs().max(1e-6))
+        };
+        let (low, small) = (run(0.0), fixed(ModelVariance::PosteriorBeta));
+        assert!(close(&low.decoder, &small.decoder));
+        assert!(low.terms.iter().zip(&small.terms).all(|(a, b)| close(a, b)));
+        let (high, large) = (run(1.0), fixed(ModelVariance::Beta));
+        assert!(high
+            .terms
+            .iter()
+            .zip(&large.terms)
+            .all(|(a, b)| close(a, b)));
+        assert!(!close(&high.decoder, &large.decoder));
+        let mean = |v: Vec<f64>| v.iter().sum::<f64>() / v.len() as f64;
+        let (a, b, c) = (
+            mean(small.bits_per_dim()),
+            mean(run(0.5).bits_per_dim()),
+            mean(large.bits_per_dim()),
+        );
+        assert!(a.min(c) < b && b < a.max(c), "{a} {b} {c}");
     }
 }

@@ -30,9 +30,12 @@ pub mod kl;
 pub mod posterior;
 pub mod reverse;
 
-pub use bound::{vlb_terms, EpsModel, VlbTerms};
+pub use bound::{vlb_terms, vlb_terms_with_variance, EpsModel, VlbTerms};
 pub use decoder::{discretized_gaussian_log_likelihood, pixel_bin_centres};
 pub use gaussian_data::DiscretisedGaussian;
 pub use kl::normal_kl;
 pub use posterior::{posterior_mean_coef1, posterior_mean_coef2, q_posterior};
-pub use reverse::{p_mean_from_eps, p_sample_step, predict_x0_from_eps, ModelVariance};
+pub use reverse::{
+    learned_variance, log_variance_range, p_mean_from_eps, p_sample_step, p_sample_step_learned,
+    predict_x0_from_eps, ModelVariance,
+};

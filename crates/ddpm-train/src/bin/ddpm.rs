@@ -23,7 +23,7 @@ use ddpm_plot::Progress;
 use ddpm_toy::{SampleOptions, SamplerKind};
 use ddpm_train::eval::{judge_samples, Judged};
 use ddpm_train::sample::{animation_steps, denoising_gif, grid_png, sample_in_batches, SampleJob};
-use ddpm_train::{with_preset, TrainConfig};
+use ddpm_train::{with_preset, Preset, TrainConfig};
 use ddpm_vlb::ModelVariance;
 use serde::Serialize;
 
@@ -188,7 +188,8 @@ struct SamplingArgs {
     /// spaced steps), ddim:S (DDIM in S steps, deterministic) or ddim:S:ETA (η = ETA in [0, 1]).
     #[arg(long, default_value_t = SamplerKind::Ancestral)]
     sampler: SamplerKind,
-    /// σ_t² of the reverse steps: beta (σ² = β_t) or posterior (σ² = β̃_t).
+    /// σ_t² of the reverse steps: beta (σ² = β_t) or posterior (σ² = β̃_t). A checkpoint that
+    /// learns its variance (preset small-learned) uses its own and ignores this.
     #[arg(long, default_value_t = ModelVariance::Beta)]
     variance: ModelVariance,
     /// The digit 0–9 to draw, from a class-conditional checkpoint (preset small-class).
@@ -500,7 +501,7 @@ fn sample_checkpoint(
         eprintln!(
             "sampling {count} digits from {} (step {}, {} weights, {} sampler, σ² = {}, batches of {})",
             checkpoint.display(), ckpt.step, if no_ema { "raw" } else { "EMA" },
-            how.sampler, how.variance, batch.min(count)
+            how.sampler, variance_name(config.preset, how.variance), batch.min(count)
         );
         if config.preset.is_conditional() {
             eprintln!("digits {}, guidance scale {}", how.class.map_or("0–9 in turn".to_string(), |c| c.to_string()), how.guidance);
@@ -758,7 +759,7 @@ fn eval(a: EvalArgs) -> Result<()> {
         report.checkpoint = Some(a.checkpoint.display().to_string());
         report.step = Some(step);
         report.sampler = Some(a.how.sampler.to_string());
-        report.variance = Some(a.how.variance.to_string());
+        report.variance = Some(variance_name(config.preset, a.how.variance));
         let dir = a
             .checkpoint
             .parent()
@@ -780,7 +781,7 @@ fn eval(a: EvalArgs) -> Result<()> {
             b["images"],
             b["mean"].as_f64().unwrap_or(f64::NAN),
             b["standard_error"].as_f64().unwrap_or(f64::NAN),
-            a.how.variance
+            report.measured.variance.as_deref().unwrap_or("?")
         );
     }
     println!(
@@ -899,6 +900,14 @@ fn quickstart(a: QuickstartArgs, started: Instant) -> Result<()> {
         );
     }
     Ok(())
+}
+
+/// The reverse variance a run samples with, as reports name it.
+fn variance_name(preset: Preset, fixed: ModelVariance) -> String {
+    match preset.learns_variance() {
+        true => "learned".to_string(),
+        false => fixed.to_string(),
+    }
 }
 
 #[cfg(test)]
