@@ -381,8 +381,9 @@ pub fn load_fewsteps(root: &Path) -> Result<Vec<FewStepsResult>, ResultsError> {
 /// The few-step comparison as a markdown table.
 pub fn fewsteps_table(results: &[FewStepsResult]) -> String {
     let mut s = String::from(
-        "| network calls | reverse variance σ² | confident ± s.e. | class entropy | Fréchet distance |\n\
-         |---|---|---|---|---|\n",
+        "| network calls | reverse variance σ² | confident ± s.e. | class entropy | Fréchet distance | \
+         bits/dim ± s.e. |\n\
+         |---|---|---|---|---|---|\n",
     );
     for r in results {
         let variance = match r.variance.as_str() {
@@ -393,13 +394,15 @@ pub fn fewsteps_table(results: &[FewStepsResult]) -> String {
         };
         let q = &r.samples;
         s += &format!(
-            "| {} | {} | {:.1}% ± {:.1} | {:.3} | {:.1} |\n",
+            "| {} | {} | {:.1}% ± {:.1} | {:.3} | {:.1} | {} |\n",
             r.steps,
             variance,
             100.0 * q.confident,
             100.0 * q.confident_se(),
             q.class_entropy,
-            q.frechet
+            q.frechet,
+            r.bits_per_dim
+                .map_or("—".to_string(), |(m, se)| format!("{m:.3} ± {se:.3}"))
         );
     }
     s

@@ -55,13 +55,13 @@ pub fn vlb_term<D: Device<f32>, T: Tape<f32, D> + Merge<T>>(
     let row = |coef: fn(&Schedule, usize) -> f64| per_row(s, x0, ts, coef);
     // The constants: the posterior q(x_{t−1} | x_t, x_0), the model's mean from ε̂, and the
     // log-variance range (β̃_1 = 0 clipped to β̃_2, so t = 1 rows stay finite).
-    let upper = row(|s, t| log_variance_range(s, t).0);
+    let width = row(|s, t| log_variance_range(s, t).0 - log_variance_range(s, t).1);
     let lower = row(|s, t| log_variance_range(s, t).1);
     let mu_q = row(posterior_mean_coef1) * x0.clone() + row(posterior_mean_coef2) * x_t.clone();
     let mu_p = (x_t.clone()
         - row(|s, t| s.beta(t) / s.sqrt_one_minus_alpha_bar(t)) * eps_hat.clone())
         * row(|s, t| 1.0 / s.alpha(t).sqrt());
-    let log_var = v * (upper - lower.clone()) + lower.clone();
+    let log_var = v * width + lower.clone();
 
     // t ≥ 2: KL(q ‖ p_θ) per number; (β̃_t + (μ̃ − μ_θ)²) e^{−ln σ²}.
     let spread = lower.clone().exp() + (mu_q - mu_p.clone()).square();
@@ -215,8 +215,13 @@ mod tests {
         let out = dev.tensor_from_vec(out_vec.clone(), (4, 2 * N));
 
         let hybrid = l_hybrid(&s, out.leaky_trace(), &x0, &x_t, &eps, &ts);
-        let g_hybrid = hybrid.backward().get(&out).as_vec();
         let simple = l_simple(out.leaky_trace().slice((.., 0..N)), &eps);
+        // The value: L_simple + λ T · mean L_{t−1}, with λ T = 0.001 · 1000 = 1.
+        let (h, l) = (hybrid.as_vec()[0], simple.as_vec()[0]);
+        let terms = vlb_term(&s, &x0, &x_t, &ts, &rows(&eps_hat), rows(&v)).as_vec();
+        let want = l + terms.iter().sum::<f32>() / terms.len() as f32;
+        assert!((h - want).abs() < 1e-5 * want.abs(), "{h} vs {want}");
+        let g_hybrid = hybrid.backward().get(&out).as_vec();
         let g_simple = simple.backward().get(&out).as_vec();
         for b in 0..4 {
             for j in 0..N {

@@ -134,6 +134,27 @@ impl Objective {
     }
 }
 
+impl Objective {
+    /// The output that implies a given x̂₀ at x_t (row i at step `ts[i]`): the inverse of
+    /// [`x0_hat`](Self::x0_hat) — x̂₀ itself, (x_t − a_t x̂₀)/b_t, or (a_t x_t − x̂₀)/b_t.
+    pub fn output_from_x0<D: Device<f32>>(
+        self,
+        s: &Schedule,
+        x0: Rows<D>,
+        x_t: &Rows<D>,
+        ts: &[usize],
+    ) -> Rows<D> {
+        match self {
+            Objective::Eps => Objective::X0.eps_hat(s, x0, x_t, ts),
+            Objective::X0 => x0,
+            Objective::V => {
+                let (a, b) = coefficients(s, x_t, ts);
+                (x_t.clone() * a - x0) / b
+            }
+        }
+    }
+}
+
 /// a_t = √ᾱ_t and b_t = √(1 − ᾱ_t) of each row, spread across the row.
 fn coefficients<D: Device<f32>>(s: &Schedule, like: &Rows<D>, ts: &[usize]) -> (Rows<D>, Rows<D>) {
     let (dev, shape) = (like.device().clone(), *like.shape());
@@ -183,6 +204,18 @@ mod tests {
             .iter()
             .zip(b.as_vec())
             .all(|(x, y)| (x - y).abs() <= tol * y.abs().max(1.0))
+    }
+
+    /// `output_from_x0` undoes `x0_hat` for every objective (within f32 rounding, at steps from
+    /// 1 to T).
+    #[test]
+    fn output_from_x0_inverts_x0_hat() {
+        let dev: Cpu = Default::default();
+        let (s, x0, _, ts, x_t) = batch(&dev);
+        for o in Objective::ALL {
+            let out = o.output_from_x0(&s, x0.clone(), &x_t, &ts);
+            assert!(close(&o.x0_hat(&s, out, &x_t, &ts), &x0, 1e-3), "{o}");
+        }
     }
 
     /// Fed its own exact target, each objective recovers exactly the x₀ and ε that made x_t

@@ -33,7 +33,7 @@ pub use distance::sliced_wasserstein;
 pub use embedding::timestep_embedding;
 pub use model::{DeviceEpsMlp, EpsMlp, Points, ToyModel};
 pub use sample::{
-    reverse_step, sample, split_variance, Ancestral, Chain, Denoiser, MixtureDenoiser,
+    reverse_step, sample, split_variance, Ancestral, Chain, ClipX0, Denoiser, MixtureDenoiser,
     SampleOptions, Sampled, Sampler, SamplerKind,
 };
 pub use shortcuts::{respaced_schedule, respaced_steps, slerp, Ddim, Strided};

@@ -49,6 +49,36 @@ pub fn reverse_step<D: Device<f32>>(
 }
 // ANCHOR_END: reverse_step
 
+// ANCHOR: clip_x0
+/// A network whose x̂₀ is clipped to the data's range [−1, 1] before every reverse step, as Ho et
+/// al.'s and Nichol & Dhariwal's samplers do (`clip_denoised`): the output is turned into x̂₀ by
+/// the objective, clipped, and turned back, so the samplers use it unchanged. A step whose x̂₀
+/// is already in range is the plain step; a learned variance passes through.
+pub struct ClipX0<'a, M> {
+    pub model: &'a M,
+    pub schedule: &'a Schedule,
+    pub objective: Objective,
+}
+
+impl<D: Device<f32>, M: Denoiser<D>> Denoiser<D> for ClipX0<'_, M> {
+    fn denoise(&self, x_t: Rows<D>, ts: &[usize]) -> Rows<D> {
+        let learned = self.model.learns_variance();
+        let (out, v) = split_variance(self.model.denoise(x_t.clone(), ts), learned);
+        let (s, o) = (self.schedule, self.objective);
+        let x0 = o.x0_hat(s, out, &x_t, ts).clamp(-1.0, 1.0);
+        let out = o.output_from_x0(s, x0, &x_t, ts);
+        match v {
+            Some(v) => (out, v).concat_along(Axis::<1>),
+            None => out,
+        }
+    }
+
+    fn learns_variance(&self) -> bool {
+        self.model.learns_variance()
+    }
+}
+// ANCHOR_END: clip_x0
+
 /// A learned-variance output `[B, 2N]` split into the prediction `[B, N]` and v `[B, N]`.
 pub fn split_variance<D: Device<f32>>(out: Rows<D>, learned: bool) -> (Rows<D>, Option<Rows<D>>) {
     if !learned {
@@ -495,5 +525,64 @@ mod tests {
         assert_eq!(ts, vec![100, 50, 0]);
         assert_eq!(out.trajectory[2].1, out.points);
         assert_eq!(out.points.len(), 10);
+    }
+
+    /// A stand-in network: a fixed output (in its objective's units) for every number, and a
+    /// constant v when it learns its variance.
+    struct Fixed {
+        out: f32,
+        v: Option<f32>,
+    }
+
+    impl<D: Device<f32>> Denoiser<D> for Fixed {
+        fn denoise(&self, x_t: Rows<D>, _: &[usize]) -> Rows<D> {
+            let out = x_t.device().ones_like(x_t.shape()) * self.out;
+            match self.v {
+                Some(v) => {
+                    let v = x_t.device().ones_like(x_t.shape()) * v;
+                    (out, v).concat_along(Axis::<1>)
+                }
+                None => out,
+            }
+        }
+        fn learns_variance(&self) -> bool {
+            self.v.is_some()
+        }
+    }
+
+    /// `ClipX0`: for every objective, the x̂₀ its output implies is the model's x̂₀ clipped to
+    /// [−1, 1] — unchanged where it was in range — and a learned v passes through bit for bit.
+    #[test]
+    fn clipping_keeps_the_implied_x0_in_the_data_range() {
+        let dev: Cpu = Default::default();
+        let s = Schedule::new(BetaSchedule::Linear, 1000).unwrap();
+        let x: Rows<Cpu> = dev.tensor_from_vec(vec![-2.5, -0.4, 0.0, 0.3, 1.7, 3.0], (2, 3));
+        let ts = [40, 700];
+        for objective in Objective::ALL {
+            for v in [None, Some(0.25f32)] {
+                let model = Fixed { out: 0.6, v };
+                let (raw, _) = split_variance(model.denoise(x.clone(), &ts), v.is_some());
+                let want: Vec<f32> = objective
+                    .x0_hat(&s, raw, &x, &ts)
+                    .as_vec()
+                    .iter()
+                    .map(|x0| x0.clamp(-1.0, 1.0))
+                    .collect();
+                let clipped = ClipX0 {
+                    model: &model,
+                    schedule: &s,
+                    objective,
+                };
+                assert_eq!(Denoiser::<Cpu>::learns_variance(&clipped), v.is_some());
+                let (out, got_v) = split_variance(clipped.denoise(x.clone(), &ts), v.is_some());
+                let got = objective.x0_hat(&s, out, &x, &ts).as_vec();
+                for (g, w) in got.iter().zip(&want) {
+                    assert!((g - w).abs() < 1e-4, "{objective}: x̂₀ {g} vs {w}");
+                }
+                if let (Some(v), Some(got_v)) = (v, got_v) {
+                    assert!(got_v.as_vec().iter().all(|&x| x == v));
+                }
+            }
+        }
     }
 }

@@ -39,16 +39,18 @@ fn main() -> anyhow::Result<()> {
         config.preset,
         config.schedule
     );
+    // Ranges of steps (capped at T: beyond a small T they are empty), then the prior.
     for (label, a, b) in [
         ("L_0, the decoder (t = 1)", 0, 1),
         ("t = 2..10", 1, 10),
         ("t = 11..100", 10, 100),
-        ("t = 101..900", 100, 900.min(t_max)),
-        ("t = 901..T", 900.min(t_max), t_max),
-        ("L_T, the prior", t_max, t_max + 1),
+        ("t = 101..900", 100, 900),
+        ("t = 901..T", 900, t_max),
     ] {
-        println!("  {label:<26} {:.3}", sum(a, b));
+        let (a, b) = (a.min(t_max), b.min(t_max));
+        println!("  {label:<26} {:.3}", sum(a, b.max(a)));
     }
+    println!("  {:<26} {:.3}", "L_T, the prior", sum(t_max, t_max + 1));
     println!("  {:<26} {:.3}", "all", sum(0, t_max + 1));
     Ok(())
 }

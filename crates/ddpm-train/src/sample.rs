@@ -4,7 +4,7 @@
 use ddpm_data::{image_grid, unit_to_images, Images};
 use ddpm_plot::{animated_gif, encode_png, Gif, PlotError, Png};
 use ddpm_schedule::Schedule;
-use ddpm_toy::{Denoiser, SampleOptions, SamplerKind};
+use ddpm_toy::{split_variance, Denoiser, SampleOptions, SamplerKind};
 
 use crate::DiffusionNet;
 use ddpm_unet::ConvDevice;
@@ -157,17 +157,26 @@ impl<D: ConvDevice, M: DiffusionNet<D>> Denoiser<D> for Guided<'_, M> {
             .map(|r| self.classes[r % self.classes.len()])
             .collect();
         let none = vec![M::CLASSES; n];
-        let out = |labels: &[usize]| self.model.predict_labelled(x.clone(), ts, Some(labels));
-        let mixed = match self.scale {
+        let out = |labels: &[usize]| {
+            let out = self.model.predict_labelled(x.clone(), ts, Some(labels));
+            let channels = out.shape().1;
+            out.reshape_like(&(n, channels * 28 * 28))
+        };
+        match self.scale {
             0.0 => out(&none),
             1.0 => out(&asked),
             s => {
-                let unconditional = out(&none);
-                unconditional.clone() + (out(&asked) - unconditional) * s
+                // Only the prediction is mixed; a learned variance is the conditional one's.
+                let learned = self.model.learns_variance();
+                let (unconditional, _) = split_variance(out(&none), learned);
+                let (conditional, v) = split_variance(out(&asked), learned);
+                let mixed = unconditional.clone() + (conditional - unconditional) * s;
+                match v {
+                    Some(v) => (mixed, v).concat_along(Axis::<1>),
+                    None => mixed,
+                }
             }
-        };
-        let channels = mixed.shape().1;
-        mixed.reshape_like(&(n, channels * 28 * 28))
+        }
     }
 
     fn learns_variance(&self) -> bool {

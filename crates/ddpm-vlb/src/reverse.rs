@@ -1,5 +1,6 @@
 //! The learned reverse step p_θ(x_{t−1} | x_t) = N(μ_θ(x_t, t), σ_t² I), with μ_θ computed from a
-//! noise prediction ε_θ(x_t, t) and σ_t² fixed.
+//! noise prediction ε_θ(x_t, t) and σ_t² fixed — or, for chapter 9's learned variances, given by
+//! the network per number.
 
 use std::fmt;
 use std::str::FromStr;
@@ -272,8 +273,16 @@ mod tests {
         };
         let cosine = Schedule::new(BetaSchedule::Cosine, 1000).unwrap();
         let linear = Schedule::new(BetaSchedule::Linear, 1000).unwrap();
-        assert!((slope(&cosine, 1000) - 31.59).abs() < 0.01, "{}", slope(&cosine, 1000));
-        assert!((slope(&linear, 1000) - 0.0202).abs() < 1e-4, "{}", slope(&linear, 1000));
+        assert!(
+            (slope(&cosine, 1000) - 31.59).abs() < 0.01,
+            "{}",
+            slope(&cosine, 1000)
+        );
+        assert!(
+            (slope(&linear, 1000) - 0.0202).abs() < 1e-4,
+            "{}",
+            slope(&linear, 1000)
+        );
         let steep: Vec<usize> = (1..=1000).filter(|&t| slope(&cosine, t) > 1.0).collect();
         assert_eq!(steep, vec![999, 1000]);
         assert!((1..=1000).all(|t| slope(&linear, t) < 0.021));

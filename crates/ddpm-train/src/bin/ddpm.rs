@@ -20,7 +20,7 @@ use clap::{ArgMatches, Args, CommandFactory, FromArgMatches, Parser, Subcommand}
 use ddpm_data::formats::{Format, SampleWriter};
 use ddpm_data::{Dataset, Images, Split};
 use ddpm_plot::Progress;
-use ddpm_toy::{SampleOptions, SamplerKind};
+use ddpm_toy::{ClipX0, SampleOptions, SamplerKind};
 use ddpm_train::eval::{judge_samples, Judged};
 use ddpm_train::sample::{animation_steps, denoising_gif, grid_png, sample_in_batches, SampleJob};
 use ddpm_train::{with_preset, Preset, TrainConfig};
@@ -201,6 +201,10 @@ struct SamplingArgs {
     /// plain conditional model, larger draws more typical digits of the class.
     #[arg(long, default_value_t = 3.0)]
     guidance: f32,
+    /// Clip the predicted x̂₀ to [−1, 1] before every reverse step, as Ho et al.'s and Nichol &
+    /// Dhariwal's samplers do (chapter 9: it tames the cosine schedule's last step).
+    #[arg(long)]
+    clip_x0: bool,
 }
 
 impl SamplingArgs {
@@ -506,7 +510,11 @@ fn sample_checkpoint(
         if config.preset.is_conditional() {
             eprintln!("digits {}, guidance scale {}", how.class.map_or("0–9 in turn".to_string(), |c| c.to_string()), how.guidance);
             let guided = ddpm_train::sample::Guided { model, classes: how.classes(), scale: how.guidance };
-            sample_in_batches(&dev, &guided, &s, &job, &mut rng, write)?
+            let clipped = ClipX0 { model: &guided, schedule: &s, objective: config.objective };
+            match how.clip_x0 {
+                true => sample_in_batches(&dev, &clipped, &s, &job, &mut rng, write)?,
+                false => sample_in_batches(&dev, &guided, &s, &job, &mut rng, write)?,
+            }
         } else {
             if how.class.is_some() {
                 bail!(
@@ -514,7 +522,11 @@ fn sample_checkpoint(
                     checkpoint.display(), config.preset
                 );
             }
-            sample_in_batches(&dev, model, &s, &job, &mut rng, write)?
+            let clipped = ClipX0 { model, schedule: &s, objective: config.objective };
+            match how.clip_x0 {
+                true => sample_in_batches(&dev, &clipped, &s, &job, &mut rng, write)?,
+                false => sample_in_batches(&dev, model, &s, &job, &mut rng, write)?,
+            }
         }
     });
     progress.finish();
@@ -660,6 +672,9 @@ struct Measured {
     guidance: Option<f32>,
     #[serde(skip_serializing_if = "Option::is_none")]
     guided: Option<ddpm_train::eval::GuidedQuality>,
+    /// Whether the sampler clipped x̂₀ to [−1, 1] (written only when it did).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    clip_x0: bool,
 }
 
 fn eval(a: EvalArgs) -> Result<()> {
@@ -676,6 +691,7 @@ fn eval(a: EvalArgs) -> Result<()> {
         bits_per_dim: None,
         guidance: None,
         guided: None,
+        clip_x0: false,
     };
     let (samples, out_default) = if let Some(path) = &a.samples_from {
         let (images, _) = ddpm_data::formats::read_images(path)?;
@@ -760,6 +776,7 @@ fn eval(a: EvalArgs) -> Result<()> {
         report.step = Some(step);
         report.sampler = Some(a.how.sampler.to_string());
         report.variance = Some(variance_name(config.preset, a.how.variance));
+        report.clip_x0 = a.how.clip_x0;
         let dir = a
             .checkpoint
             .parent()
