@@ -469,4 +469,19 @@ mod tests {
             }
         }
     }
+
+    /// Chapter 9's reading of DDIM with η = 1 against the strided sampler with σ² = β′: with 10
+    /// steps of the linear schedule the last jumps (τ = 223 → 112 → 1) have β′ = 0.3168 and
+    /// 0.1263 but β̃′ = 0.0993 and 1.0e-4, while at the noisy end (τ = 1000) the two agree.
+    #[test]
+    fn few_strided_steps_end_with_a_large_beta_but_a_small_posterior_variance() {
+        let s = Schedule::new(ddpm_schedule::BetaSchedule::Linear, 1000).unwrap();
+        let taus = respaced_steps(1000, 10);
+        assert_eq!(&taus[..3], &[1, 112, 223]);
+        let r = respaced_schedule(&s, &taus);
+        let near = |a: f64, b: f64, tol: f64| (a - b).abs() < tol;
+        assert!(near(r.beta(3), 0.3168, 1e-4) && near(r.posterior_variance(3), 0.0993, 1e-4));
+        assert!(near(r.beta(2), 0.1263, 1e-4) && near(r.posterior_variance(2), 1.0e-4, 2e-6));
+        assert!(near(r.posterior_variance(10) / r.beta(10), 1.0, 1e-3));
+    }
 }

@@ -409,10 +409,10 @@ pub fn learned_variance(root: &Path) -> Result<Png, FigureError> {
                 .y_label("ln σ²")
                 .log_x()
                 .legend_at(ddpm_plot::Corner::LowerRight)
-                .series("ln β_t (fixed large)", upper)
-                .series("ln β̃_t (fixed small)", lower)
-                .series("learned, mean over pixels", chosen),
-            LineChart::new("The network's v (1: β_t, 0: β̃_t)")
+                .series("fixed large: ln β", upper)
+                .series("fixed small: ln of the posterior variance", lower)
+                .series("learned: mean over pixels", chosen),
+            LineChart::new("The network's v (1: fixed large, 0: fixed small)")
                 .x_label("step t (log scale)")
                 .y_label("mean v over pixels and 16 test digits")
                 .log_x()
