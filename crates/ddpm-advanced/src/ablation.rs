@@ -143,6 +143,27 @@ fn read_json<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<T, ResultsErro
     serde_json::from_str(&text).map_err(|e| bad(format!("unexpected contents: {e}")))
 }
 
+/// The `eval.json` of each run folder under `dir` (folders without one are skipped); none at
+/// all is [`ResultsError::Empty`], a broken one an error naming it.
+fn evals_in(dir: &Path) -> Result<Vec<(PathBuf, EvalJson)>, ResultsError> {
+    let entries = std::fs::read_dir(dir).map_err(|e| ResultsError::File {
+        path: dir.to_path_buf(),
+        problem: e.to_string(),
+    })?;
+    let mut out = Vec::new();
+    for entry in entries.flatten() {
+        let path = entry.path().join("eval.json");
+        if path.is_file() {
+            let eval = read_json(&path)?;
+            out.push((path, eval));
+        }
+    }
+    if out.is_empty() {
+        return Err(ResultsError::Empty(dir.to_path_buf()));
+    }
+    Ok(out)
+}
+
 /// The mean loss of the last `last` rows of a `loss.csv` (`step,loss,lr`), and its last step.
 fn final_loss(path: &Path, last: usize) -> Result<(f64, usize), ResultsError> {
     let bad = |problem: String| ResultsError::File {
@@ -263,18 +284,8 @@ pub struct GuidanceResult {
 
 /// Every `guidance/*/eval.json` with a guidance scale, by scale.
 pub fn load_guidance(root: &Path) -> Result<Vec<GuidanceResult>, ResultsError> {
-    let dir = guidance_dir(root);
-    let entries = std::fs::read_dir(&dir).map_err(|e| ResultsError::File {
-        path: dir.clone(),
-        problem: e.to_string(),
-    })?;
     let mut out = Vec::new();
-    for entry in entries.flatten() {
-        let path = entry.path().join("eval.json");
-        if !path.is_file() {
-            continue;
-        }
-        let eval: EvalJson = read_json(&path)?;
+    for (path, eval) in evals_in(&guidance_dir(root))? {
         let (Some(scale), Some(g)) = (eval.guidance, eval.guided) else {
             return Err(ResultsError::File {
                 path,
@@ -287,9 +298,6 @@ pub fn load_guidance(root: &Path) -> Result<Vec<GuidanceResult>, ResultsError> {
             within_class_spread: g.within_class_spread,
             samples: eval.samples.into(),
         });
-    }
-    if out.is_empty() {
-        return Err(ResultsError::Empty(dir));
     }
     out.sort_by(|a, b| a.scale.total_cmp(&b.scale));
     Ok(out)
@@ -336,18 +344,8 @@ pub struct FewStepsResult {
 
 /// Every few-step evaluation, ordered by steps, then fixed β, fixed β̃, learned.
 pub fn load_fewsteps(root: &Path) -> Result<Vec<FewStepsResult>, ResultsError> {
-    let dir = fewsteps_dir(root);
-    let entries = std::fs::read_dir(&dir).map_err(|e| ResultsError::File {
-        path: dir.clone(),
-        problem: e.to_string(),
-    })?;
     let mut out = Vec::new();
-    for entry in entries.flatten() {
-        let path = entry.path().join("eval.json");
-        if !path.is_file() {
-            continue;
-        }
-        let eval: EvalJson = read_json(&path)?;
+    for (path, eval) in evals_in(&fewsteps_dir(root))? {
         let steps = eval
             .sampler
             .as_deref()
@@ -365,9 +363,6 @@ pub fn load_fewsteps(root: &Path) -> Result<Vec<FewStepsResult>, ResultsError> {
             samples: eval.samples.into(),
             bits_per_dim: eval.bits_per_dim.map(|b| (b.mean, b.standard_error)),
         });
-    }
-    if out.is_empty() {
-        return Err(ResultsError::Empty(dir));
     }
     let order = |v: &str| {
         ["beta", "posterior", "learned"]
