@@ -93,6 +93,14 @@ pub enum Preset {
     SmallAttn14,
     /// Chapter 9's "more heads": `small` with 8 attention heads of 4 channels (not 4 of 8).
     SmallHeads8,
+    /// Chapter 9's "fewer heads": `small` with 1 attention head of 32 channels.
+    SmallHeads1,
+    /// Chapter 9's "fewer heads": `small` with 2 attention heads of 16 channels.
+    SmallHeads2,
+    /// Chapter 9's heads of 8 channels (as `small`'s): 2 heads, queries, keys and values 16 wide.
+    SmallHeads2x8,
+    /// Chapter 9's heads of 8 channels (as `small`'s): 8 heads, queries, keys and values 64 wide.
+    SmallHeads8x8,
     /// Chapter 9's "adaptive group norm": `small` with the time embedding as a scale and shift
     /// after every ResBlock's second GroupNorm.
     SmallAdagn,
@@ -114,23 +122,33 @@ pub type BaseNet = ddpm_unet::MnistUNet;
 pub type SmallDeepNet = UNet<16, 24, 40, 48, 64, 4, 8, 1>;
 pub type SmallAttn14Net = UNet<16, 32, 48, 64, 64, 4, 8, 0, 16, 32, Attn32, Attn32>;
 pub type SmallHeads8Net = UNet<16, 32, 48, 64, 64, 8, 8>;
+pub type SmallHeads1Net = UNet<16, 32, 48, 64, 64, 1, 8>;
+pub type SmallHeads2Net = UNet<16, 32, 48, 64, 64, 2, 8>;
+pub type SmallHeads2x8Net = UNet<16, 32, 48, 64, 64, 2, 8, 0, 16, 32, Attn<2, 16>>;
+pub type SmallHeads8x8Net = UNet<16, 32, 48, 64, 64, 8, 8, 0, 16, 32, Attn<8, 64>>;
 pub type SmallAdagnNet = UNet<16, 32, 48, 64, 64, 4, 8, 0, 32, 64>;
 pub type SmallClassNet = UNet<16, 32, 48, 64, 64, 4, 8, 0, 16, 32, Attn32, Identity, Digits>;
 pub type SmallLearnedNet = UNet<16, 32, 48, 64, 64, 4, 8, 0, 16, 32, Attn32, Identity, Identity, 2>;
 /// The ten digits and "no label", each a 64-wide vector.
 type Digits = dfdx::nn::builders::Embedding<11, 64>;
 type Attn32 = ddpm_unet::blocks::Attention<32, 4, 8>;
+/// Attention at 7×7 (32 channels) with `H` heads and queries, keys and values `QKV` wide.
+type Attn<const H: usize, const QKV: usize> = ddpm_unet::blocks::Attention<32, H, 8, QKV>;
 use ddpm_unet::blocks::Identity;
 // ANCHOR_END: ablation_presets
 
 impl Preset {
-    pub const ALL: [Preset; 9] = [
+    pub const ALL: [Preset; 13] = [
         Preset::Tiny,
         Preset::Small,
         Preset::Base,
         Preset::SmallDeep,
         Preset::SmallAttn14,
         Preset::SmallHeads8,
+        Preset::SmallHeads1,
+        Preset::SmallHeads2,
+        Preset::SmallHeads2x8,
+        Preset::SmallHeads8x8,
         Preset::SmallAdagn,
         Preset::SmallClass,
         Preset::SmallLearned,
@@ -154,6 +172,10 @@ impl Preset {
             Preset::SmallDeep => "small-deep",
             Preset::SmallAttn14 => "small-attn14",
             Preset::SmallHeads8 => "small-heads8",
+            Preset::SmallHeads1 => "small-heads1",
+            Preset::SmallHeads2 => "small-heads2",
+            Preset::SmallHeads2x8 => "small-heads2x8",
+            Preset::SmallHeads8x8 => "small-heads8x8",
             Preset::SmallAdagn => "small-adagn",
             Preset::SmallClass => "small-class",
             Preset::SmallLearned => "small-learned",
@@ -216,6 +238,26 @@ macro_rules! with_preset {
                     <$crate::net::SmallHeads8Net as dfdx::nn::BuildOnDevice<$dev, f32>>::Built;
                 $body
             }
+            $crate::Preset::SmallHeads1 => {
+                type $net =
+                    <$crate::net::SmallHeads1Net as dfdx::nn::BuildOnDevice<$dev, f32>>::Built;
+                $body
+            }
+            $crate::Preset::SmallHeads2 => {
+                type $net =
+                    <$crate::net::SmallHeads2Net as dfdx::nn::BuildOnDevice<$dev, f32>>::Built;
+                $body
+            }
+            $crate::Preset::SmallHeads2x8 => {
+                type $net =
+                    <$crate::net::SmallHeads2x8Net as dfdx::nn::BuildOnDevice<$dev, f32>>::Built;
+                $body
+            }
+            $crate::Preset::SmallHeads8x8 => {
+                type $net =
+                    <$crate::net::SmallHeads8x8Net as dfdx::nn::BuildOnDevice<$dev, f32>>::Built;
+                $body
+            }
             $crate::Preset::SmallAdagn => {
                 type $net =
                     <$crate::net::SmallAdagnNet as dfdx::nn::BuildOnDevice<$dev, f32>>::Built;
@@ -238,6 +280,35 @@ macro_rules! with_preset {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Presets whose parameters have the same shapes start from the same weights (the device's
+    /// random draws come in the same order): `small-heads1`, `-heads2` and `-heads8` differ from
+    /// `small` only in how its attention is split into heads. A preset with other shapes
+    /// (`small-heads2x8`) draws the same weights up to its attention and other ones from there
+    /// on, as another seed would.
+    #[test]
+    fn presets_of_the_same_shapes_start_from_the_same_weights() {
+        type Built<N> = <N as BuildOnDevice<Cpu, f32>>::Built;
+        let small = Built::<SmallNet>::build(&Cpu::seed_from_u64(0));
+        let heads2 = Built::<SmallHeads2Net>::build(&Cpu::seed_from_u64(0));
+        let narrow = Built::<SmallHeads2x8Net>::build(&Cpu::seed_from_u64(0));
+        assert_eq!(
+            small.attn.mha.w_q.weight.as_vec(),
+            heads2.attn.mha.w_q.weight.as_vec()
+        );
+        assert_eq!(
+            small.conv_out.weight.as_vec(),
+            heads2.conv_out.weight.as_vec()
+        );
+        assert_eq!(
+            small.down2.conv1.weight.as_vec(),
+            narrow.down2.conv1.weight.as_vec()
+        );
+        assert_ne!(
+            small.conv_out.weight.as_vec(),
+            narrow.conv_out.weight.as_vec()
+        );
+    }
 
     /// The CLI asks the preset whether a model takes labels; the type is what knows.
     #[test]

@@ -21,7 +21,8 @@ use crate::ops::{silu, Act};
 /// - `T1`, `T2`: the time projections' widths at the C1- and C2-channel blocks — C1 and C2 add
 ///   the embedding (Ho et al.), 2·C1 and 2·C2 make it a scale and shift (adaptive group norm);
 /// - `A7`, `A14`: whether self-attention runs at 7×7 (between the middle ResBlocks) and at
-///   14×14 (after the 14×14 blocks, down and up): [`Attention`]`<C2, H, G>` or [`Identity`];
+///   14×14 (after the 14×14 blocks, down and up): [`Attention`]`<C2, H, G>` or [`Identity`]
+///   (an `Attention<C2, H, G, QKV>` gives its heads QKV channels in all, not C2);
 /// - `L`: the class labels' embedding, added to the time embedding — [`Identity`] (none) or
 ///   dfdx's `Embedding<11, TE>` (ten digits and "no label"; chapter 9's guidance);
 /// - `OUT`: output channels — 1 (ε̂, x̂₀ or v̂) or 2 (ε̂ and the variance interpolation v of
@@ -633,9 +634,10 @@ mod tests {
     }
 
     /// Every option of the type at once: two ResBlocks per level, attention at 14×14 as well as
-    /// 7×7, and the time embedding as a scale and shift.
+    /// 7×7 (at 14×14 with queries, keys and values twice as wide as the features), and the time
+    /// embedding as a scale and shift.
     type TinyEverything =
-        UNet<4, 8, 12, 16, 8, 2, 2, 1, 8, 16, Attention<8, 2, 2>, Attention<8, 2, 2>>;
+        UNet<4, 8, 12, 16, 8, 2, 2, 1, 8, 16, Attention<8, 2, 2>, Attention<8, 2, 2, 16>>;
 
     /// …built with the parameters the type names, said by its config, and differentiated
     /// correctly through the extra blocks, the 14×14 attention and the scale-shift projections.
@@ -649,6 +651,14 @@ mod tests {
         assert!(c.scale_shift);
         assert_eq!(m.down2_more.modules.len(), 1);
         assert_eq!(*m.up1.time.weight.shape(), (Const::<8>, Const::<8>));
+        assert_eq!(
+            *m.attn14_up.mha.w_v.weight.shape(),
+            (Const::<16>, Const::<8>)
+        );
+        assert_eq!(
+            *m.attn14_up.mha.w_o.weight.shape(),
+            (Const::<8>, Const::<16>)
+        );
         assert_eq!(
             *m.forward(images(&dev, 2, 0), &[1, 9]).shape(),
             (2, 1, 28, 28)

@@ -7,28 +7,37 @@ use super::{DeviceGroupNorm, Identity};
 use crate::device::ConvDevice;
 use crate::ops::{realized, Act};
 
-/// Self-attention over the H·W positions of a feature map (each position a C-dim token), with
-/// a GroupNorm before and a residual connection around it.
+/// Self-attention over the h·w positions of a feature map (each position a C-dim token), with
+/// a GroupNorm before and a residual connection around it. The queries, keys and values are
+/// `QKV` wide (C unless said), split into `H` heads of QKV/H channels: a fixed QKV with more
+/// heads means narrower heads; QKV = H·(channels per head) keeps the heads' width as their
+/// number changes, as Dhariwal & Nichol do (chapter 9).
 #[derive(Clone, Copy, Debug, Default)]
-pub struct Attention<const C: usize, const H: usize, const G: usize>;
+pub struct Attention<const C: usize, const H: usize, const G: usize, const QKV: usize = C>;
 
 #[derive(Clone, Debug)]
-pub struct DeviceAttention<const C: usize, const H: usize, const G: usize, E: Dtype, D: Storage<E>>
-{
+pub struct DeviceAttention<
+    const C: usize,
+    const H: usize,
+    const G: usize,
+    E: Dtype,
+    D: Storage<E>,
+    const QKV: usize = C,
+> {
     pub norm: DeviceGroupNorm<C, G, E, D>,
-    pub mha: modules::MultiHeadAttention<C, H, C, C, E, D>,
+    pub mha: modules::MultiHeadAttention<C, H, QKV, QKV, E, D>,
 }
 
-impl<const C: usize, const H: usize, const G: usize, D: Device<f32>> BuildOnDevice<D, f32>
-    for Attention<C, H, G>
+impl<const C: usize, const H: usize, const G: usize, const QKV: usize, D: Device<f32>>
+    BuildOnDevice<D, f32> for Attention<C, H, G, QKV>
 {
-    type Built = DeviceAttention<C, H, G, f32, D>;
+    type Built = DeviceAttention<C, H, G, f32, D, QKV>;
 }
 
-impl<const C: usize, const H: usize, const G: usize, D: Device<f32>> TensorCollection<f32, D>
-    for DeviceAttention<C, H, G, f32, D>
+impl<const C: usize, const H: usize, const G: usize, const QKV: usize, D: Device<f32>>
+    TensorCollection<f32, D> for DeviceAttention<C, H, G, f32, D, QKV>
 {
-    type To<E2: Dtype, D2: Device<E2>> = DeviceAttention<C, H, G, E2, D2>;
+    type To<E2: Dtype, D2: Device<E2>> = DeviceAttention<C, H, G, E2, D2, QKV>;
 
     fn iter_tensors<V: ModuleVisitor<Self, f32, D>>(
         visitor: &mut V,
@@ -44,10 +53,10 @@ impl<const C: usize, const H: usize, const G: usize, D: Device<f32>> TensorColle
 }
 
 // ANCHOR: attention
-impl<const C: usize, const H: usize, const G: usize, D: ConvDevice>
-    DeviceAttention<C, H, G, f32, D>
+impl<const C: usize, const H: usize, const G: usize, const QKV: usize, D: ConvDevice>
+    DeviceAttention<C, H, G, f32, D, QKV>
 {
-    /// x + Attention(GroupNorm(x)), the attention over the `[B, H·W, C]` tokens of the map.
+    /// x + Attention(GroupNorm(x)), the attention over the `[B, h·w, C]` tokens of the map.
     pub fn forward<T: Tape<f32, D> + Merge<T>>(&self, x: Act<D, T>) -> Act<D, T> {
         let shape = *x.shape();
         let (b, c, h, w) = shape;
@@ -79,8 +88,8 @@ impl<D: ConvDevice> Attend<D> for Identity {
     }
 }
 
-impl<const C: usize, const H: usize, const G: usize, D: ConvDevice> Attend<D>
-    for DeviceAttention<C, H, G, f32, D>
+impl<const C: usize, const H: usize, const G: usize, const QKV: usize, D: ConvDevice> Attend<D>
+    for DeviceAttention<C, H, G, f32, D, QKV>
 {
     const ATTENDS: bool = true;
     fn attend<T: Tape<f32, D> + Merge<T>>(&self, x: Act<D, T>) -> Act<D, T> {
