@@ -8,7 +8,8 @@
 //!   N steps, `--resume`, Ctrl-C, and a stop on a non-finite loss.
 //! - [`adam`]: Adam with its moments kept as model copies, so a checkpoint can hold them and a
 //!   resumed run is the same run.
-//! - [`sample`]: Algorithm 2 on images, with the frames of the denoising.
+//! - [`sample`]: Algorithm 2 (and chapter 9's faster samplers, which `ddpm sample` uses by
+//!   default) on images, with the frames of the denoising.
 //! - [`classifier`] and [`frechet`]: a small MNIST classifier and the Fréchet distance between
 //!   its features of generated and real digits; [`eval`] puts them together with the
 //!   variational bound of chapter 4 in bits per dimension.

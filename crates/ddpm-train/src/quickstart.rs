@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use ddpm_data::Images;
 use ddpm_plot::Progress;
-use ddpm_toy::{SampleOptions, SamplerKind};
+use ddpm_toy::{ClipX0, SampleOptions, SamplerKind};
 use ddpm_unet::ConvDevice;
 use ddpm_vlb::ModelVariance;
 use dfdx::prelude::*;
@@ -33,9 +33,10 @@ pub struct QuickstartOptions {
     pub budget: Duration,
     /// When the job started (the budget counts from here, data loading included).
     pub started: Instant,
-    /// Digits sampled at the end, and with which sampler.
+    /// Digits sampled at the end, with which sampler, and whether x̂₀ is clipped to [−1, 1].
     pub digits: usize,
     pub sampler: SamplerKind,
+    pub clip_x0: bool,
     /// The run's settings; `steps` and `warmup` are replaced by the plan.
     pub config: TrainConfig,
 }
@@ -233,7 +234,7 @@ pub fn quickstart<D: ConvDevice, M: DiffusionNet<D>>(
 
     // Sample with the moving average of the weights.
     let started = Instant::now();
-    let keep = crate::sample::animation_steps(config.t_max, 40);
+    let keep = crate::sample::animation_steps_for(sampler, config.t_max, 40);
     let job = SampleJob {
         count: opts.digits,
         batch: opts.digits,
@@ -259,7 +260,15 @@ pub fn quickstart<D: ConvDevice, M: DiffusionNet<D>>(
         ..job
     };
     let mut rng = rand::rngs::StdRng::seed_from_u64(0);
-    let samples = sample(dev, &run.ema, &schedule, &job, &mut rng);
+    let clipped = ClipX0 {
+        model: &run.ema,
+        schedule: &schedule,
+        objective: config.objective,
+    };
+    let samples = match opts.clip_x0 {
+        true => sample(dev, &clipped, &schedule, &job, &mut rng),
+        false => sample(dev, &run.ema, &schedule, &job, &mut rng),
+    };
     progress.finish();
     let sample_secs = started.elapsed().as_secs_f64();
     let cols = (opts.digits as f64).sqrt().ceil() as usize;

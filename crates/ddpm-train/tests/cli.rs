@@ -54,6 +54,10 @@ fn tiny_train_then_sample_writes_every_output() {
         &out,
     ]);
     assert!(o.status.success(), "{}", stderr(&o));
+    // Unless told, `sample` draws with chapter 9's choice (DDIM η = 1, 50 steps, x̂₀ clipped)…
+    for said in ["ddim:50:1 sampler", "noise from η = 1", "x̂₀ clipped"] {
+        assert!(stderr(&o).contains(said), "{said}: {}", stderr(&o));
+    }
     let png = image::open(dir.path().join("samples.png")).unwrap();
     assert_eq!(
         (png.width(), png.height()),
@@ -62,6 +66,52 @@ fn tiny_train_then_sample_writes_every_output() {
     assert!(std::fs::read(dir.path().join("denoising.gif"))
         .unwrap()
         .starts_with(b"GIF89a"));
+    // … and each choice can be undone.
+    let plain = dir.path().join("plain").display().to_string();
+    let o = ddpm(&[
+        "sample",
+        "--checkpoint",
+        &ckpt,
+        "--count",
+        "4",
+        "--sampler",
+        "ancestral",
+        "--clip-x0",
+        "false",
+        "--out",
+        &plain,
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stderr(&o).contains("ancestral sampler, σ² = beta"));
+    assert!(!stderr(&o).contains("clipped"), "{}", stderr(&o));
+    // `eval` keeps chapter 8's reference: Algorithm 2, unclipped.
+    let classifier = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../checkpoints/mnist-classifier.safetensors")
+        .display()
+        .to_string();
+    let judged = dir.path().join("judged");
+    let o = ddpm(&[
+        "eval",
+        "--checkpoint",
+        &ckpt,
+        "--data",
+        &mnist(),
+        "--classifier",
+        &classifier,
+        "--samples",
+        "4",
+        "--bpd-images",
+        "0",
+        "--reference",
+        "100",
+        "--out",
+        &judged.display().to_string(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(judged.join("eval.json")).unwrap()).unwrap();
+    assert_eq!(report["sampler"], "ancestral");
+    assert!(report.get("clip_x0").is_none(), "{report}");
     // Resuming a finished run changes nothing and says so through the step count.
     let o = ddpm(&["train", "--data", &mnist(), "--out", &out, "--resume"]);
     assert!(o.status.success(), "{}", stderr(&o));

@@ -22,7 +22,10 @@ use ddpm_data::{Dataset, Images, Split};
 use ddpm_plot::Progress;
 use ddpm_toy::{ClipX0, SampleOptions, SamplerKind};
 use ddpm_train::eval::{judge_samples, Judged};
-use ddpm_train::sample::{animation_steps, denoising_gif, grid_png, sample_in_batches, SampleJob};
+use ddpm_train::sample::{
+    animation_steps_for, denoising_gif, grid_png, sample_in_batches, SampleJob, DEFAULT_CLIP_X0,
+    DEFAULT_SAMPLER,
+};
 use ddpm_train::{with_preset, Preset, TrainConfig};
 use ddpm_vlb::ModelVariance;
 use serde::Serialize;
@@ -186,10 +189,13 @@ struct SampleArgs {
 struct SamplingArgs {
     /// The sampler: ancestral (Algorithm 2, all T steps), strided:S (Algorithm 2 on S evenly
     /// spaced steps), ddim:S (DDIM in S steps, deterministic) or ddim:S:ETA (η = ETA in [0, 1]).
-    #[arg(long, default_value_t = SamplerKind::Ancestral)]
-    sampler: SamplerKind,
+    /// [default: ddim:50:1 for sample (chapter 9's measurements), ancestral for eval (chapter 8's
+    /// reference)]
+    #[arg(long)]
+    sampler: Option<SamplerKind>,
     /// σ_t² of the reverse steps: beta (σ² = β_t) or posterior (σ² = β̃_t). A checkpoint that
-    /// learns its variance (preset small-learned) uses its own and ignores this.
+    /// learns its variance (preset small-learned) uses its own and ignores this; so does DDIM,
+    /// whose noise comes from η.
     #[arg(long, default_value_t = ModelVariance::Beta)]
     variance: ModelVariance,
     /// The digit 0–9 to draw, from a class-conditional checkpoint (preset small-class).
@@ -202,17 +208,80 @@ struct SamplingArgs {
     #[arg(long, default_value_t = 3.0)]
     guidance: f32,
     /// Clip the predicted x̂₀ to [−1, 1] before every reverse step, as Ho et al.'s and Nichol &
-    /// Dhariwal's samplers do (chapter 9: it tames the cosine schedule's last step).
-    #[arg(long)]
+    /// Dhariwal's samplers do (chapter 9: it tames the cosine schedule's last step). `--clip-x0`
+    /// alone is `--clip-x0 true`. [default: true for sample, false for eval]
+    #[arg(long, value_name = "BOOL", num_args = 0..=1, default_missing_value = "true")]
+    clip_x0: Option<bool>,
+}
+
+/// What the sampling flags leave open is settled by what the digits are for.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Purpose {
+    /// `ddpm sample`: the sampler chapter 9 measured best for its time.
+    Draw,
+    /// `ddpm eval`: chapter 8's reference, Algorithm 2 unclipped, so its numbers compare.
+    Judge,
+}
+
+/// [`SamplingArgs`] with every choice made.
+#[derive(Clone, Copy)]
+struct How {
+    sampler: SamplerKind,
+    variance: ModelVariance,
+    class: Option<u8>,
+    guidance: f32,
     clip_x0: bool,
 }
 
 impl SamplingArgs {
+    fn resolve(self, purpose: Purpose) -> How {
+        let draw = purpose == Purpose::Draw;
+        How {
+            sampler: self.sampler.unwrap_or(match draw {
+                true => DEFAULT_SAMPLER,
+                false => SamplerKind::Ancestral,
+            }),
+            variance: self.variance,
+            class: self.class,
+            guidance: self.guidance,
+            clip_x0: self.clip_x0.unwrap_or(draw && DEFAULT_CLIP_X0),
+        }
+    }
+}
+
+impl How {
     /// The classes the rows of a batch ask for.
     fn classes(&self) -> Vec<usize> {
         match self.class {
             Some(c) => vec![c as usize],
             None => (0..10).collect(),
+        }
+    }
+
+    /// What DDIM leaves unused, said rather than dropped in silence: its noise comes from η, not
+    /// from `--variance` or a learned variance.
+    fn ignored(&self, preset: Preset) -> Option<String> {
+        let SamplerKind::Ddim(ddim) = self.sampler else {
+            return None;
+        };
+        if preset.learns_variance() {
+            Some(format!(
+                "DDIM ignores this checkpoint's learned variance; --sampler strided:{} samples \
+                 with it",
+                ddim.steps
+            ))
+        } else if self.variance != ModelVariance::Beta {
+            Some("--variance does nothing with DDIM (its noise comes from η)".to_string())
+        } else {
+            None
+        }
+    }
+
+    /// The reverse steps' noise, as the sampling message names it.
+    fn noise(&self, preset: Preset) -> String {
+        match self.sampler {
+            SamplerKind::Ddim(d) => format!("noise from η = {}", d.eta),
+            _ => format!("σ² = {}", variance_name(preset, self.variance)),
         }
     }
 }
@@ -294,8 +363,12 @@ struct QuickstartArgs {
     #[arg(long, default_value_t = 64)]
     digits: usize,
     /// The sampler for those digits (see `ddpm sample --help`).
-    #[arg(long, default_value_t = SamplerKind::Ancestral)]
+    #[arg(long, default_value_t = DEFAULT_SAMPLER)]
     sampler: SamplerKind,
+    /// Clip the predicted x̂₀ to [−1, 1] before every reverse step (see `ddpm sample --help`).
+    #[arg(long, value_name = "BOOL", num_args = 0..=1, default_missing_value = "true",
+          default_value_t = DEFAULT_CLIP_X0, action = clap::ArgAction::Set)]
+    clip_x0: bool,
 }
 
 fn main() -> ExitCode {
@@ -471,7 +544,7 @@ fn sample_checkpoint(
     count: usize,
     batch: usize,
     seed: u64,
-    how: SamplingArgs,
+    how: How,
     no_ema: bool,
     keep: &[usize],
     write: &mut dyn FnMut(&Images) -> Result<()>,
@@ -503,10 +576,16 @@ fn sample_checkpoint(
         let ckpt: ddpm_train::Checkpoint<Net> = ddpm_train::load_checkpoint(&dev, checkpoint)?;
         let model = if no_ema { &ckpt.model } else { &ckpt.ema };
         eprintln!(
-            "sampling {count} digits from {} (step {}, {} weights, {} sampler, σ² = {}, batches of {})",
+            "sampling {count} digits from {} (step {}, {} weights, {} sampler, {}, batches of {})",
             checkpoint.display(), ckpt.step, if no_ema { "raw" } else { "EMA" },
-            how.sampler, variance_name(config.preset, how.variance), batch.min(count)
+            how.sampler, how.noise(config.preset), batch.min(count)
         );
+        if how.clip_x0 {
+            eprintln!("x̂₀ clipped to [−1, 1] at every step (--clip-x0 false to turn it off)");
+        }
+        if let Some(note) = how.ignored(config.preset) {
+            eprintln!("note: {note}");
+        }
         if config.preset.is_conditional() {
             eprintln!("digits {}, guidance scale {}", how.class.map_or("0–9 in turn".to_string(), |c| c.to_string()), how.guidance);
             let guided = ddpm_train::sample::Guided { model, classes: how.classes(), scale: how.guidance };
@@ -567,8 +646,9 @@ fn sample(a: SampleArgs) -> Result<()> {
         writers.push(SampleWriter::create(&out, format, a.count, 28, 28, false)?);
     }
     let t_max = ddpm_train::checkpoint::read_config(&a.checkpoint)?.t_max;
+    let how = a.how.resolve(Purpose::Draw);
     let keep = if grid {
-        animation_steps(t_max, 40)
+        animation_steps_for(how.sampler, t_max, 40)
     } else {
         Vec::new()
     };
@@ -593,7 +673,7 @@ fn sample(a: SampleArgs) -> Result<()> {
         a.count,
         a.batch,
         a.seed,
-        a.how,
+        how,
         a.no_ema,
         &keep,
         &mut write,
@@ -678,6 +758,7 @@ struct Measured {
 }
 
 fn eval(a: EvalArgs) -> Result<()> {
+    let how = a.how.resolve(Purpose::Judge);
     let test = a.data.load(Split::Test)?;
     let dev = Dev::seed_from_u64(a.seed);
     let judge = ddpm_train::classifier::load_classifier(&dev, &a.classifier)?;
@@ -727,7 +808,7 @@ fn eval(a: EvalArgs) -> Result<()> {
             a.samples,
             a.batch,
             a.seed,
-            a.how,
+            how,
             false,
             &[],
             &mut |b| {
@@ -745,7 +826,7 @@ fn eval(a: EvalArgs) -> Result<()> {
             let (bpd, step) = with_preset!(config.preset, Dev, Net => {
                 let ckpt: ddpm_train::Checkpoint<Net> = ddpm_train::load_checkpoint(&dev, &a.checkpoint)?;
                 let bpd = ddpm_train::eval::bits_per_dim(
-                    &dev, &ckpt.ema, &s, &held_out, a.how.variance, config.objective, &mut rng, Some(&progress),
+                    &dev, &ckpt.ema, &s, &held_out, how.variance, config.objective, &mut rng, Some(&progress),
                 );
                 (bpd, ckpt.step)
             });
@@ -760,23 +841,23 @@ fn eval(a: EvalArgs) -> Result<()> {
         };
         if config.preset.is_conditional() {
             // Row r of each batch asked for digit r mod 10 (or the one --class digit).
-            let classes = a.how.classes();
+            let classes = how.classes();
             let asked: Vec<usize> = (0..images.count)
                 .map(|g| classes[(g % a.batch) % classes.len()])
                 .collect();
             let q = ddpm_train::eval::guided_quality(&judge, &images, &asked, &test, 200);
             eprintln!(
                 "guidance {}: {:.1}% drawn as the asked digit, within-class spread {:.3} of real digits'",
-                a.how.guidance, 100.0 * q.class_accuracy, q.within_class_spread
+                how.guidance, 100.0 * q.class_accuracy, q.within_class_spread
             );
-            report.guidance = Some(a.how.guidance);
+            report.guidance = Some(how.guidance);
             report.guided = Some(q);
         }
         report.checkpoint = Some(a.checkpoint.display().to_string());
         report.step = Some(step);
-        report.sampler = Some(a.how.sampler.to_string());
-        report.variance = Some(variance_name(config.preset, a.how.variance));
-        report.clip_x0 = a.how.clip_x0;
+        report.sampler = Some(how.sampler.to_string());
+        report.variance = Some(variance_name(config.preset, how.variance));
+        report.clip_x0 = how.clip_x0;
         let dir = a
             .checkpoint
             .parent()
@@ -872,15 +953,17 @@ fn quickstart(a: QuickstartArgs, started: Instant) -> Result<()> {
         started,
         digits: a.digits,
         sampler: a.sampler,
+        clip_x0: a.clip_x0,
         config: config.clone(),
     };
     eprintln!(
-        "quickstart: the '{}' UNet on {} digits from {}, within {} minutes (training plus sampling with the {} sampler)",
+        "quickstart: the '{}' UNet on {} digits from {}, within {} minutes (training plus sampling with the {} sampler{})",
         config.preset,
         data.len(),
         a.data.describe(),
         a.budget_minutes,
-        a.sampler
+        a.sampler,
+        if a.clip_x0 { ", x̂₀ clipped" } else { "" }
     );
     let report = with_preset!(config.preset, Dev, Net => {
         ddpm_train::quickstart::quickstart::<Dev, Net>(&dev, &data.images, &opts, true)?
@@ -911,9 +994,11 @@ fn quickstart(a: QuickstartArgs, started: Instant) -> Result<()> {
         p.classes().iter().for_each(|&c| hist[c] += 1);
         eprintln!(
             "the classifier is ≥ 90% sure of {confident} of the {} digits; classes 0–9: {hist:?}\n\
-             for the full measurement: ddpm eval --checkpoint {}",
+             for the full measurement: ddpm eval --checkpoint {} --sampler {} --clip-x0 {}",
             a.digits,
-            report.checkpoint.display()
+            report.checkpoint.display(),
+            a.sampler,
+            a.clip_x0
         );
     }
     Ok(())
@@ -930,6 +1015,64 @@ fn variance_name(preset: Preset, fixed: ModelVariance) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The sampling defaults as a user meets them: `sample` and `quickstart` draw with chapter
+    /// 9's choice, `eval` judges chapter 8's Algorithm 2; `--clip-x0` alone means true and does
+    /// not swallow the flag after it; every choice can be undone.
+    #[test]
+    fn sample_and_quickstart_default_to_the_measured_sampler_and_eval_to_algorithm_2() {
+        let parse = |args: &[&str]| {
+            let mut all = vec!["ddpm"];
+            all.extend(args);
+            Cli::try_parse_from(all).unwrap().command
+        };
+        let how = |args: &[&str], purpose| match parse(args) {
+            Command::Sample(a) => a.how.resolve(purpose),
+            Command::Eval(a) => a.how.resolve(purpose),
+            _ => unreachable!(),
+        };
+        let drawn = how(&["sample"], Purpose::Draw);
+        assert_eq!((drawn.sampler, drawn.clip_x0), (DEFAULT_SAMPLER, true));
+        let judged = how(&["eval"], Purpose::Judge);
+        assert_eq!(
+            (judged.sampler, judged.clip_x0),
+            (SamplerKind::Ancestral, false)
+        );
+        let undone = how(
+            &["sample", "--sampler", "ancestral", "--clip-x0", "false"],
+            Purpose::Draw,
+        );
+        assert_eq!(
+            (undone.sampler, undone.clip_x0),
+            (SamplerKind::Ancestral, false)
+        );
+        // What DDIM does not use is said, not dropped in silence.
+        assert_eq!(drawn.ignored(Preset::Small), None);
+        assert!(drawn
+            .ignored(Preset::SmallLearned)
+            .is_some_and(|n| n.contains("--sampler strided:50")));
+        let posterior = how(&["sample", "--variance", "posterior"], Purpose::Draw);
+        assert!(posterior.ignored(Preset::Small).is_some());
+        assert_eq!(undone.ignored(Preset::SmallLearned), None);
+        match parse(&["eval", "--clip-x0", "--samples", "4"]) {
+            Command::Eval(a) => {
+                assert_eq!((a.how.clip_x0, a.samples), (Some(true), 4));
+            }
+            _ => unreachable!(),
+        }
+        match parse(&["quickstart"]) {
+            Command::Quickstart(a) => assert_eq!((a.sampler, a.clip_x0), (DEFAULT_SAMPLER, true)),
+            _ => unreachable!(),
+        }
+        match parse(&["quickstart", "--clip-x0", "false", "--digits", "9"]) {
+            Command::Quickstart(a) => assert_eq!((a.clip_x0, a.digits), (false, 9)),
+            _ => unreachable!(),
+        }
+        match parse(&["quickstart", "--clip-x0", "--digits", "9"]) {
+            Command::Quickstart(a) => assert_eq!((a.clip_x0, a.digits), (true, 9)),
+            _ => unreachable!(),
+        }
+    }
 
     /// Every flag of every subcommand says what it does and what it is when not given: a
     /// default clap prints, or one the help states (unless required); and clap finds the
