@@ -4,7 +4,8 @@
 use std::path::Path;
 
 use ddpm_advanced::ablation::{
-    ablation_table, fewsteps_table, guidance_table, load_ablation, load_fewsteps, load_guidance,
+    ablation_table, defaults_table, fewsteps_table, guidance_table, load_ablation, load_defaults,
+    load_fewsteps, load_guidance,
 };
 use ddpm_advanced::figures::{samplers_dir, COMMITTED_T};
 use ddpm_advanced::results::{load_sampler_results, sampler_table};
@@ -20,6 +21,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("{}", ablation_table(&load_ablation(&root)?));
     println!("Learned variances in few steps:\n");
     println!("{}", fewsteps_table(&load_fewsteps(&root)?));
+    println!("What the commands use:\n");
+    println!("{}", defaults_table(&load_defaults(&root, COMMITTED_T)?));
     println!("Guidance:\n");
     println!("{}", guidance_table(&load_guidance(&root)?));
     Ok(())

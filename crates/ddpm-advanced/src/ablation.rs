@@ -11,13 +11,15 @@ use ddpm_plot::thousands;
 use crate::results::{Judgement, ResultsError};
 
 /// One variant of the ablation: its run folder (under `results/ch09/ablation/`), what it changes
-/// against `small`, and the timing run (under `results/ch09/timing/`) that measured its speed
-/// (`small`'s own for a change that leaves the network as it is).
+/// against `small`, the timing run (under `results/ch09/timing/`) that measured its speed
+/// (`small`'s own for a change that leaves the network as it is), and the `small` timing run of
+/// the same sitting that its speed is a ratio to (machines and days differ).
 #[derive(Clone, Copy, Debug)]
 pub struct Variant {
     pub run: &'static str,
     pub change: &'static str,
     pub timing: &'static str,
+    pub timed_against: &'static str,
 }
 
 // ANCHOR: variants
@@ -27,51 +29,91 @@ pub const VARIANTS: &[Variant] = &[
         run: "small",
         change: "`small` (the reference)",
         timing: "small",
+        timed_against: "small",
     },
     Variant {
         run: "small-seed1",
         change: "`small` again, seed 1",
         timing: "small",
+        timed_against: "small",
     },
     Variant {
         run: "deep",
         change: "deeper, narrower: 2 ResBlocks per level, 16/24 channels",
         timing: "deep",
+        timed_against: "small",
     },
     Variant {
         run: "attn14",
         change: "more attention: at 14×14 as well",
         timing: "attn14",
+        timed_against: "small",
     },
     Variant {
         run: "heads8",
         change: "more heads: 8 of 4 channels (not 4 of 8)",
         timing: "heads8",
+        timed_against: "small",
+    },
+    Variant {
+        run: "heads1",
+        change: "fewer heads: 1 of 32 channels",
+        timing: "heads1",
+        timed_against: "small-heads",
+    },
+    Variant {
+        run: "heads2",
+        change: "fewer heads: 2 of 16 channels",
+        timing: "heads2",
+        timed_against: "small-heads",
+    },
+    Variant {
+        run: "heads2x8",
+        change: "heads of 8 channels, as `small`'s: 2 (attention 16 wide)",
+        timing: "heads2x8",
+        timed_against: "small-heads",
+    },
+    Variant {
+        run: "heads8x8",
+        change: "heads of 8 channels, as `small`'s: 8 (attention 64 wide)",
+        timing: "heads8x8",
+        timed_against: "small-heads",
     },
     Variant {
         run: "adagn",
         change: "adaptive group norm (time as scale and shift)",
         timing: "adagn",
+        timed_against: "small",
     },
     Variant {
         run: "cosine",
         change: "cosine schedule (Improved DDPM)",
         timing: "small",
+        timed_against: "small",
     },
     Variant {
         run: "learned",
         change: "learned variances, L_hybrid (Improved DDPM)",
         timing: "learned",
+        timed_against: "small-again",
     },
     Variant {
         run: "x0",
         change: "x₀-prediction",
         timing: "small",
+        timed_against: "small",
     },
     Variant {
         run: "v",
         change: "v-prediction",
         timing: "small",
+        timed_against: "small",
+    },
+    Variant {
+        run: "v-seed1",
+        change: "v-prediction again, seed 1",
+        timing: "small",
+        timed_against: "small",
     },
 ];
 // ANCHOR_END: variants
@@ -105,6 +147,9 @@ pub fn guidance_dir(root: &Path) -> PathBuf {
 pub fn fewsteps_dir(root: &Path) -> PathBuf {
     root.join("results").join("ch09").join("fewsteps")
 }
+pub fn defaults_dir(root: &Path) -> PathBuf {
+    root.join("results").join("ch09").join("defaults")
+}
 
 #[derive(Deserialize)]
 struct TimingJson {
@@ -114,6 +159,9 @@ struct TimingJson {
 
 #[derive(Deserialize)]
 struct EvalJson {
+    step: Option<usize>,
+    #[serde(default)]
+    clip_x0: bool,
     sampler: Option<String>,
     variance: Option<String>,
     bits_per_dim: Option<BpdJson>,
@@ -194,7 +242,9 @@ fn final_loss(path: &Path, last: usize) -> Result<(f64, usize), ResultsError> {
 /// naming it).
 pub fn load_ablation(root: &Path) -> Result<Vec<VariantResult>, ResultsError> {
     let (dir, timing) = (ablation_dir(root), timing_dir(root));
-    let small_time = read_json::<TimingJson>(&timing.join("small").join("timing.json")).ok();
+    let seconds = |run: &str| {
+        read_json::<TimingJson>(&timing.join(run).join("timing.json")).map(|t| t.seconds_per_step)
+    };
     let mut out = Vec::new();
     for v in VARIANTS {
         let run = dir.join(v.run);
@@ -204,11 +254,8 @@ pub fn load_ablation(root: &Path) -> Result<Vec<VariantResult>, ResultsError> {
         }
         let eval: EvalJson = read_json(&eval_path)?;
         let trained: TimingJson = read_json(&run.join("timing.json"))?;
-        let time_ratio = match (
-            &small_time,
-            read_json::<TimingJson>(&timing.join(v.timing).join("timing.json")),
-        ) {
-            (Some(s), Ok(t)) => Some(t.seconds_per_step / s.seconds_per_step),
+        let time_ratio = match (seconds(v.timing), seconds(v.timed_against)) {
+            (Ok(t), Ok(s)) => Some(t / s),
             _ => None,
         };
         let (final_loss, steps) = final_loss(&run.join("loss.csv"), 100)?;
@@ -403,6 +450,86 @@ pub fn fewsteps_table(results: &[FewStepsResult]) -> String {
     s
 }
 // ANCHOR_END: fewsteps
+
+// ANCHOR: defaults
+/// One candidate for the commands' default sampler, on one model (`results/ch09/defaults/`, and
+/// the chapter-8 model's unclipped runs from `results/ch09/samplers/`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct DefaultsResult {
+    /// The model's training steps (8,000: the committed model; 1,202: the quickstart's budget).
+    pub model_steps: usize,
+    /// The sampler as `--sampler` names it, and its network calls per digit.
+    pub sampler: String,
+    pub calls: usize,
+    pub clip_x0: bool,
+    pub samples: Judgement,
+}
+
+/// The chapter-8 model's unclipped runs that the defaults are weighed against.
+const UNCLIPPED: [&str; 4] = ["ancestral-1000", "ddim1-20", "ddim1-50", "ddim1-100"];
+
+/// Every candidate, ordered by model (the committed one first), sampler calls, then unclipped
+/// before clipped.
+pub fn load_defaults(root: &Path, t_max: usize) -> Result<Vec<DefaultsResult>, ResultsError> {
+    let samplers = root.join("results").join("ch09").join("samplers");
+    let mut evals = evals_in(&defaults_dir(root))?;
+    for run in UNCLIPPED {
+        let path = samplers.join(run).join("eval.json");
+        evals.push((path.clone(), read_json(&path)?));
+    }
+    let mut out = Vec::new();
+    for (path, eval) in evals {
+        let parsed = eval
+            .sampler
+            .as_deref()
+            .and_then(|n| crate::results::parse_sampler(n, t_max));
+        let (Some(sampler), Some((_, calls)), Some(model_steps)) =
+            (eval.sampler.clone(), parsed, eval.step)
+        else {
+            return Err(ResultsError::File {
+                path,
+                problem: "not a checkpoint's evaluation with a sampler".into(),
+            });
+        };
+        out.push(DefaultsResult {
+            model_steps,
+            sampler,
+            calls,
+            clip_x0: eval.clip_x0,
+            samples: eval.samples.into(),
+        });
+    }
+    out.sort_by(|a, b| {
+        let key = |r: &DefaultsResult| (std::cmp::Reverse(r.model_steps), r.calls, r.clip_x0);
+        key(a).cmp(&key(b)).then_with(|| a.sampler.cmp(&b.sampler))
+    });
+    Ok(out)
+}
+
+/// The candidates as a markdown table.
+pub fn defaults_table(results: &[DefaultsResult]) -> String {
+    let mut s = String::from(
+        "| model | sampler | network calls | x̂₀ clipped | confident ± s.e. | class entropy | \
+         Fréchet distance |\n\
+         |---|---|---|---|---|---|---|\n",
+    );
+    for r in results {
+        let q = &r.samples;
+        s += &format!(
+            "| {} steps | `{}` | {} | {} | {:.1}% ± {:.1} | {:.3} | {:.1} |\n",
+            thousands(r.model_steps),
+            r.sampler,
+            thousands(r.calls),
+            if r.clip_x0 { "yes" } else { "no" },
+            100.0 * q.confident,
+            100.0 * q.confident_se(),
+            q.class_entropy,
+            q.frechet
+        );
+    }
+    s
+}
+// ANCHOR_END: defaults
 
 #[cfg(test)]
 mod tests {

@@ -152,6 +152,18 @@ mod tests {
         let loaded = crate::ablation::load_fewsteps(&root()).unwrap();
         assert_eq!(loaded.len(), fewsteps);
         assert!(loaded.iter().all(|r| r.samples.count == 400));
+        let plan = std::fs::read_to_string(root().join("plans/ch09-defaults.plan")).unwrap();
+        let evals = plan
+            .lines()
+            .filter(|l| !l.starts_with('#') && l.contains(" eval "))
+            .count();
+        let loaded = crate::ablation::load_defaults(&root(), COMMITTED_T).unwrap();
+        assert_eq!(
+            loaded.len(),
+            evals + 4,
+            "the plan's runs and chapter 8's 4 unclipped"
+        );
+        assert!(loaded.iter().all(|r| r.samples.count == 400));
     }
 
     /// The chapter's ablation and guidance tables are the committed results.
@@ -166,6 +178,9 @@ mod tests {
             ablation_table(&load_ablation(&root()).unwrap()),
             guidance_table(&load_guidance(&root()).unwrap()),
             fewsteps_table(&load_fewsteps(&root()).unwrap()),
+            crate::ablation::defaults_table(
+                &crate::ablation::load_defaults(&root(), COMMITTED_T).unwrap(),
+            ),
         ] {
             assert!(
                 book.contains(&table),
