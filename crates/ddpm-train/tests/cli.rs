@@ -19,6 +19,11 @@ fn mnist() -> String {
         .to_string()
 }
 
+/// The eval.json `ddpm eval` wrote into `dir`.
+fn read_eval(dir: &Path) -> serde_json::Value {
+    serde_json::from_str(&std::fs::read_to_string(dir.join("eval.json")).unwrap()).unwrap()
+}
+
 fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
@@ -108,8 +113,7 @@ fn tiny_train_then_sample_writes_every_output() {
         &judged.display().to_string(),
     ]);
     assert!(o.status.success(), "{}", stderr(&o));
-    let report: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(judged.join("eval.json")).unwrap()).unwrap();
+    let report = read_eval(&judged);
     assert_eq!(report["sampler"], "ancestral");
     assert!(report.get("clip_x0").is_none(), "{report}");
     // Resuming a finished run changes nothing and says so through the step count.
@@ -382,8 +386,7 @@ fn eval_judges_samples_from_every_format_alike() {
             &sub.display().to_string(),
         ]);
         assert!(o.status.success(), "{format}: {}", stderr(&o));
-        let report: serde_json::Value =
-            serde_json::from_str(&std::fs::read_to_string(sub.join("eval.json")).unwrap()).unwrap();
+        let report = read_eval(&sub);
         for key in [
             "samples",
             "held_out_real",
