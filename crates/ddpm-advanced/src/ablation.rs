@@ -74,6 +74,12 @@ pub const VARIANTS: &[Variant] = &[
         timed_against: "small-heads",
     },
     Variant {
+        run: "heads2x8-seed1",
+        change: "heads of 8 channels: 2, again, seed 1",
+        timing: "heads2x8",
+        timed_against: "small-heads",
+    },
+    Variant {
         run: "heads8x8",
         change: "heads of 8 channels, as `small`'s: 8 (attention 64 wide)",
         timing: "heads8x8",
