@@ -110,6 +110,12 @@ pub const VARIANTS: &[Variant] = &[
         timed_against: "small",
     },
     Variant {
+        run: "x0-seed1",
+        change: "x₀-prediction again, seed 1",
+        timing: "small",
+        timed_against: "small",
+    },
+    Variant {
         run: "v",
         change: "v-prediction",
         timing: "small",
