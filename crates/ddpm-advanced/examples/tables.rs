@@ -5,7 +5,7 @@ use std::path::Path;
 
 use ddpm_advanced::ablation::{
     ablation_table, defaults_table, fewsteps_table, guidance_table, load_ablation, load_defaults,
-    load_fewsteps, load_guidance,
+    load_fewsteps, load_guidance, seeds_table,
 };
 use ddpm_advanced::figures::{samplers_dir, COMMITTED_T};
 use ddpm_advanced::results::{load_sampler_results, sampler_table};
@@ -18,7 +18,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         sampler_table(&load_sampler_results(&samplers_dir(&root), COMMITTED_T)?)
     );
     println!("The ablation:\n");
-    println!("{}", ablation_table(&load_ablation(&root)?));
+    let ablation = load_ablation(&root)?;
+    println!("{}", ablation_table(&ablation));
+    println!("Over two seeds:\n");
+    println!("{}", seeds_table(&ablation));
     println!("Learned variances in few steps:\n");
     println!("{}", fewsteps_table(&load_fewsteps(&root)?));
     println!("What the commands use:\n");

@@ -98,6 +98,12 @@ pub const VARIANTS: &[Variant] = &[
         timed_against: "small",
     },
     Variant {
+        run: "cosine-seed1",
+        change: "cosine schedule again, seed 1",
+        timing: "small",
+        timed_against: "small",
+    },
+    Variant {
         run: "learned",
         change: "learned variances, L_hybrid (Improved DDPM)",
         timing: "learned",
@@ -331,6 +337,104 @@ pub fn ablation_table(results: &[VariantResult]) -> String {
 }
 // ANCHOR_END: ablation_table
 
+/// A variant trained with seeds 0 and 1 (runs `X` and `X-seed1`; `small` is the reference).
+#[derive(Clone, Debug, PartialEq)]
+pub struct SeedPair {
+    pub run: String,
+    pub change: String,
+    /// Fraction of confident digits, seed 0 then seed 1.
+    pub confident: [f64; 2],
+    pub frechet: [f64; 2],
+    pub bits_per_dim: [f64; 2],
+}
+
+impl SeedPair {
+    pub fn mean_confident(&self) -> f64 {
+        (self.confident[0] + self.confident[1]) / 2.0
+    }
+}
+
+/// Every variant of `results` that has both seeds, the reference (`small`) first.
+pub fn seed_pairs(results: &[VariantResult]) -> Vec<SeedPair> {
+    let mut pairs: Vec<SeedPair> = results
+        .iter()
+        .filter_map(|first| {
+            let second = results
+                .iter()
+                .find(|r| r.run == format!("{}-seed1", first.run))?;
+            let both = |f: fn(&VariantResult) -> f64| [f(first), f(second)];
+            Some(SeedPair {
+                run: first.run.clone(),
+                change: first.change.clone(),
+                confident: both(|r| r.samples.confident),
+                frechet: both(|r| r.samples.frechet),
+                bits_per_dim: both(|r| r.bits_per_dim.0),
+            })
+        })
+        .collect();
+    pairs.sort_by_key(|p| p.run != "small");
+    pairs
+}
+
+// ANCHOR: run_to_run
+/// The standard deviation of one run's confident fraction from run to run — training seed and
+/// sampling noise together — pooled over the pairs: two runs of one variant differ by `d` with
+/// variance 2σ², so σ̂² = Σ d² / 2k over k pairs (k degrees of freedom). The difference of two
+/// variants' two-seed means then has standard error √(σ̂²/2 + σ̂²/2) = σ̂.
+pub fn run_to_run_sd(pairs: &[SeedPair]) -> f64 {
+    let sum: f64 = pairs
+        .iter()
+        .map(|p| (p.confident[0] - p.confident[1]).powi(2))
+        .sum();
+    (sum / (2 * pairs.len()) as f64).sqrt()
+}
+// ANCHOR_END: run_to_run
+
+/// The variants trained with two seeds as a markdown table: each seed's confident fraction, the
+/// mean's difference from the reference's mean, and that difference in run-to-run standard
+/// deviations ([`run_to_run_sd`], which the line after the table gives).
+pub fn seeds_table(results: &[VariantResult]) -> String {
+    let pairs = seed_pairs(results);
+    let sd = run_to_run_sd(&pairs);
+    let reference = pairs.iter().find(|p| p.run == "small");
+    let mut s = String::from(
+        "| variant | confident, seed 0 / seed 1 | mean | Δ from the reference's mean | \
+         Δ / run-to-run s.d. | Fréchet distance, seed 0 / seed 1 | bits/dim, seed 0 / seed 1 |\n\
+         |---|---|---|---|---|---|---|\n",
+    );
+    for p in &pairs {
+        let delta = match reference {
+            Some(base) if base.run != p.run => {
+                let d = p.mean_confident() - base.mean_confident();
+                (
+                    format!("{:+.1} points", 100.0 * d),
+                    format!("{:+.1}", d / sd),
+                )
+            }
+            _ => ("—".to_string(), "—".to_string()),
+        };
+        s += &format!(
+            "| {} | {:.1}% / {:.1}% | {:.1}% | {} | {} | {:.1} / {:.1} | {:.3} / {:.3} |\n",
+            p.change,
+            100.0 * p.confident[0],
+            100.0 * p.confident[1],
+            100.0 * p.mean_confident(),
+            delta.0,
+            delta.1,
+            p.frechet[0],
+            p.frechet[1],
+            p.bits_per_dim[0],
+            p.bits_per_dim[1],
+        );
+    }
+    s + &format!(
+        "\nRun-to-run standard deviation of one run's confident fraction, pooled over the {} \
+         pairs: {:.1} points.\n",
+        pairs.len(),
+        100.0 * sd
+    )
+}
+
 /// One guidance scale's evaluation.
 #[derive(Clone, Debug, PartialEq)]
 pub struct GuidanceResult {
@@ -562,5 +666,77 @@ mod tests {
         let err = final_loss(&path, 4).unwrap_err().to_string();
         assert!(err.contains("loss.csv") && err.contains("11,oops"), "{err}");
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    fn variant(run: &str, confident: f64) -> VariantResult {
+        VariantResult {
+            run: run.to_string(),
+            change: format!("change {run}"),
+            parameters: 1,
+            time_ratio: None,
+            final_loss: 0.0,
+            steps: 600,
+            bits_per_dim: (2.5, 0.1),
+            samples: Judgement {
+                count: 400,
+                confident,
+                class_entropy: 2.0,
+                frechet: 100.0,
+            },
+        }
+    }
+
+    #[test]
+    fn seed_pairs_put_the_reference_first_and_pool_the_run_to_run_spread() {
+        let results = [
+            variant("v", 0.46),
+            variant("small", 0.40),
+            variant("deep", 0.38),
+            variant("small-seed1", 0.36),
+            variant("v-seed1", 0.44),
+        ];
+        let pairs = seed_pairs(&results);
+        // `deep` has one seed only; the reference comes first whatever the order.
+        let runs: Vec<&str> = pairs.iter().map(|p| p.run.as_str()).collect();
+        assert_eq!(runs, ["small", "v"]);
+        assert_eq!(pairs[1].confident, [0.46, 0.44]);
+        // Differences 0.04 and 0.02: σ̂² = (0.04² + 0.02²) / 4 = 0.0005.
+        assert!((run_to_run_sd(&pairs) - 0.0005f64.sqrt()).abs() < 1e-12);
+        // v's mean 0.45 against the reference's 0.38: +7 points, 0.07 / 0.02236 = 3.1 s.d.
+        let table = seeds_table(&results);
+        assert!(
+            table.contains("| change v | 46.0% / 44.0% | 45.0% | +7.0 points | +3.1 |"),
+            "{table}"
+        );
+        assert!(
+            table.contains("pooled over the 2 pairs: 2.2 points"),
+            "{table}"
+        );
+    }
+
+    /// σ̂ against simulation: pairs of runs whose confident fractions scatter with a known σ
+    /// (each variant about its own mean) give back that σ.
+    #[test]
+    fn the_pooled_run_to_run_spread_recovers_a_simulated_one() {
+        use rand::{rngs::StdRng, SeedableRng};
+        use rand_distr::{Distribution, Normal};
+        let sigma = 0.03;
+        let noise = Normal::new(0.0, sigma).unwrap();
+        let mut rng = StdRng::seed_from_u64(7);
+        let pairs: Vec<SeedPair> = (0..20_000)
+            .map(|i| {
+                let mean = 0.3 + 0.2 * (i % 5) as f64 / 5.0;
+                SeedPair {
+                    run: format!("v{i}"),
+                    change: String::new(),
+                    confident: [mean + noise.sample(&mut rng), mean + noise.sample(&mut rng)],
+                    frechet: [0.0; 2],
+                    bits_per_dim: [0.0; 2],
+                }
+            })
+            .collect();
+        // 20,000 degrees of freedom: σ̂ is within 1% of σ (its relative s.e. is 1/√(2k) = 0.5%).
+        let estimate = run_to_run_sd(&pairs);
+        assert!((estimate / sigma - 1.0).abs() < 0.01, "{estimate}");
     }
 }

@@ -176,6 +176,7 @@ mod tests {
             std::fs::read_to_string(root().join("book/src/ch09-recent-developments.md")).unwrap();
         for table in [
             ablation_table(&load_ablation(&root()).unwrap()),
+            crate::ablation::seeds_table(&load_ablation(&root()).unwrap()),
             guidance_table(&load_guidance(&root()).unwrap()),
             fewsteps_table(&load_fewsteps(&root()).unwrap()),
             crate::ablation::defaults_table(
