@@ -337,18 +337,24 @@ pub fn ablation_table(results: &[VariantResult]) -> String {
 }
 // ANCHOR_END: ablation_table
 
-/// A variant trained with seeds 0 and 1 (runs `X` and `X-seed1`; `small` is the reference).
+/// A variant trained with seeds 0 and 1: runs `X` and `X-seed1` (only `-seed1` is looked for; a
+/// third seed would need a third field). `small` is the reference.
 #[derive(Clone, Debug, PartialEq)]
 pub struct SeedPair {
+    /// The seed-0 run's folder name.
     pub run: String,
+    /// What the variant changes, as the ablation table says it.
     pub change: String,
     /// Fraction of confident digits, seed 0 then seed 1.
     pub confident: [f64; 2],
+    /// Fréchet distance to held-out digits, seed 0 then seed 1.
     pub frechet: [f64; 2],
+    /// Bits/dim on held-out digits, seed 0 then seed 1.
     pub bits_per_dim: [f64; 2],
 }
 
 impl SeedPair {
+    /// The confident fraction averaged over the two seeds.
     pub fn mean_confident(&self) -> f64 {
         (self.confident[0] + self.confident[1]) / 2.0
     }
@@ -377,62 +383,75 @@ pub fn seed_pairs(results: &[VariantResult]) -> Vec<SeedPair> {
 }
 
 // ANCHOR: run_to_run
-/// The standard deviation of one run's confident fraction from run to run — training seed and
-/// sampling noise together — pooled over the pairs: two runs of one variant differ by `d` with
-/// variance 2σ², so σ̂² = Σ d² / 2k over k pairs (k degrees of freedom). The difference of two
-/// variants' two-seed means then has standard error √(σ̂²/2 + σ̂²/2) = σ̂.
-pub fn run_to_run_sd(pairs: &[SeedPair]) -> f64 {
+/// The standard deviation σ of one run's confident fraction from run to run — training seed and
+/// sampling noise together — pooled over the pairs (`None` without any): two runs of one
+/// variant differ by `d` with variance 2σ², so σ̂² = Σ d² / 2k over k pairs (k degrees of
+/// freedom). A difference of two variants' two-seed means then has standard error
+/// √(σ²/2 + σ²/2) = σ, and a difference of two single runs √2 σ.
+pub fn confident_run_to_run_sd(pairs: &[SeedPair]) -> Option<f64> {
+    if pairs.is_empty() {
+        return None;
+    }
     let sum: f64 = pairs
         .iter()
         .map(|p| (p.confident[0] - p.confident[1]).powi(2))
         .sum();
-    (sum / (2 * pairs.len()) as f64).sqrt()
+    Some((sum / (2 * pairs.len()) as f64).sqrt())
 }
 // ANCHOR_END: run_to_run
 
 /// The variants trained with two seeds as a markdown table: each seed's confident fraction, the
-/// mean's difference from the reference's mean, and that difference in run-to-run standard
-/// deviations ([`run_to_run_sd`], which the line after the table gives).
+/// two-seed mean's difference from the reference's mean (in points, and in σ̂ of
+/// [`confident_run_to_run_sd`], which the line after the table gives), seed 1 alone against the
+/// reference's seed 1 (in √2 σ̂: a replication free of the choice of seed 0's result that led to
+/// the second seed), and each seed's Fréchet distance and bits/dim.
 pub fn seeds_table(results: &[VariantResult]) -> String {
     let pairs = seed_pairs(results);
-    let sd = run_to_run_sd(&pairs);
+    let sd = confident_run_to_run_sd(&pairs);
     let reference = pairs.iter().find(|p| p.run == "small");
     let mut s = String::from(
         "| variant | confident, seed 0 / seed 1 | mean | Δ from the reference's mean | \
-         Δ / run-to-run s.d. | Fréchet distance, seed 0 / seed 1 | bits/dim, seed 0 / seed 1 |\n\
-         |---|---|---|---|---|---|---|\n",
+         Δ / σ̂ | seed 1 against the reference's seed 1, / √2 σ̂ | \
+         Fréchet distance, seed 0 / seed 1 | bits/dim, seed 0 / seed 1 |\n\
+         |---|---|---|---|---|---|---|---|\n",
     );
     for p in &pairs {
-        let delta = match reference {
-            Some(base) if base.run != p.run => {
+        let (delta, in_sd, replication) = match (reference, sd) {
+            (Some(base), Some(sd)) if base.run != p.run => {
                 let d = p.mean_confident() - base.mean_confident();
+                let d1 = p.confident[1] - base.confident[1];
                 (
                     format!("{:+.1} points", 100.0 * d),
                     format!("{:+.1}", d / sd),
+                    format!("{:+.1}", d1 / (std::f64::consts::SQRT_2 * sd)),
                 )
             }
-            _ => ("—".to_string(), "—".to_string()),
+            _ => ("—".to_string(), "—".to_string(), "—".to_string()),
         };
         s += &format!(
-            "| {} | {:.1}% / {:.1}% | {:.1}% | {} | {} | {:.1} / {:.1} | {:.3} / {:.3} |\n",
+            "| {} | {:.1}% / {:.1}% | {:.1}% | {} | {} | {} | {:.1} / {:.1} | {:.3} / {:.3} |\n",
             p.change,
             100.0 * p.confident[0],
             100.0 * p.confident[1],
             100.0 * p.mean_confident(),
-            delta.0,
-            delta.1,
+            delta,
+            in_sd,
+            replication,
             p.frechet[0],
             p.frechet[1],
             p.bits_per_dim[0],
             p.bits_per_dim[1],
         );
     }
-    s + &format!(
-        "\nRun-to-run standard deviation of one run's confident fraction, pooled over the {} \
-         pairs: {:.1} points.\n",
-        pairs.len(),
-        100.0 * sd
-    )
+    s + &match sd {
+        Some(sd) => format!(
+            "\nσ̂, the run-to-run standard deviation of one run's confident fraction, pooled over \
+             the {} pairs: {:.1} points.\n",
+            pairs.len(),
+            100.0 * sd
+        ),
+        None => "\nNo variant has two seeds yet.\n".to_string(),
+    }
 }
 
 /// One guidance scale's evaluation.
@@ -701,7 +720,8 @@ mod tests {
         assert_eq!(runs, ["small", "v"]);
         assert_eq!(pairs[1].confident, [0.46, 0.44]);
         // Differences 0.04 and 0.02: σ̂² = (0.04² + 0.02²) / 4 = 0.0005.
-        assert!((run_to_run_sd(&pairs) - 0.0005f64.sqrt()).abs() < 1e-12);
+        assert!((confident_run_to_run_sd(&pairs).unwrap() - 0.0005f64.sqrt()).abs() < 1e-12);
+        assert_eq!(confident_run_to_run_sd(&[]), None);
         // v's mean 0.45 against the reference's 0.38: +7 points, 0.07 / 0.02236 = 3.1 s.d.
         let table = seeds_table(&results);
         assert!(
@@ -715,7 +735,8 @@ mod tests {
     }
 
     /// σ̂ against simulation: pairs of runs whose confident fractions scatter with a known σ
-    /// (each variant about its own mean) give back that σ.
+    /// (each variant about its own mean) give back that σ, and two variants' two-seed means with
+    /// the same true mean differ with standard deviation σ.
     #[test]
     fn the_pooled_run_to_run_spread_recovers_a_simulated_one() {
         use rand::{rngs::StdRng, SeedableRng};
@@ -725,7 +746,7 @@ mod tests {
         let mut rng = StdRng::seed_from_u64(7);
         let pairs: Vec<SeedPair> = (0..20_000)
             .map(|i| {
-                let mean = 0.3 + 0.2 * (i % 5) as f64 / 5.0;
+                let mean = 0.3 + 0.2 * (i / 2 % 5) as f64 / 5.0;
                 SeedPair {
                     run: format!("v{i}"),
                     change: String::new(),
@@ -736,7 +757,15 @@ mod tests {
             })
             .collect();
         // 20,000 degrees of freedom: σ̂ is within 1% of σ (its relative s.e. is 1/√(2k) = 0.5%).
-        let estimate = run_to_run_sd(&pairs);
+        let estimate = confident_run_to_run_sd(&pairs).unwrap();
         assert!((estimate / sigma - 1.0).abs() < 0.01, "{estimate}");
+        // Pairs 2j and 2j + 1 share a true mean: their means' differences scatter with σ
+        // (10,000 of them: within 2%, about 3 s.e. of an s.d.).
+        let diffs: Vec<f64> = pairs
+            .chunks(2)
+            .map(|c| c[0].mean_confident() - c[1].mean_confident())
+            .collect();
+        let sd = (diffs.iter().map(|d| d * d).sum::<f64>() / diffs.len() as f64).sqrt();
+        assert!((sd / sigma - 1.0).abs() < 0.02, "{sd}");
     }
 }
