@@ -20,7 +20,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("The ablation:\n");
     let ablation = load_ablation(&root)?;
     println!("{}", ablation_table(&ablation));
-    println!("Over two seeds:\n");
+    println!("Over several seeds:\n");
     println!("{}", seeds_table(&ablation));
     println!("Learned variances in few steps:\n");
     println!("{}", fewsteps_table(&load_fewsteps(&root)?));

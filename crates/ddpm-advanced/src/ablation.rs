@@ -38,6 +38,12 @@ pub const VARIANTS: &[Variant] = &[
         timed_against: "small",
     },
     Variant {
+        run: "small-seed2",
+        change: "`small` again, seed 2",
+        timing: "small",
+        timed_against: "small",
+    },
+    Variant {
         run: "deep",
         change: "deeper, narrower: 2 ResBlocks per level, 16/24 channels",
         timing: "deep",
@@ -130,6 +136,12 @@ pub const VARIANTS: &[Variant] = &[
     Variant {
         run: "v-seed1",
         change: "v-prediction again, seed 1",
+        timing: "small",
+        timed_against: "small",
+    },
+    Variant {
+        run: "v-seed2",
+        change: "v-prediction again, seed 2",
         timing: "small",
         timed_against: "small",
     },
@@ -337,118 +349,144 @@ pub fn ablation_table(results: &[VariantResult]) -> String {
 }
 // ANCHOR_END: ablation_table
 
-/// A variant trained with seeds 0 and 1: runs `X` and `X-seed1` (only `-seed1` is looked for; a
-/// third seed would need a third field). `small` is the reference.
+/// A variant trained with several seeds: runs `X`, `X-seed1`, `X-seed2`, … (counting stops at
+/// the first number missing). `small` is the reference.
 #[derive(Clone, Debug, PartialEq)]
-pub struct SeedPair {
+pub struct SeedRuns {
     /// The seed-0 run's folder name.
     pub run: String,
     /// What the variant changes, as the ablation table says it.
     pub change: String,
-    /// Fraction of confident digits, seed 0 then seed 1.
-    pub confident: [f64; 2],
-    /// Fréchet distance to held-out digits, seed 0 then seed 1.
-    pub frechet: [f64; 2],
-    /// Bits/dim on held-out digits, seed 0 then seed 1.
-    pub bits_per_dim: [f64; 2],
+    /// Fraction of confident digits, one per seed, seed 0 first.
+    pub confident: Vec<f64>,
+    /// Fréchet distance to held-out digits, one per seed.
+    pub frechet: Vec<f64>,
+    /// Bits/dim on held-out digits, one per seed.
+    pub bits_per_dim: Vec<f64>,
 }
 
-impl SeedPair {
-    /// The confident fraction averaged over the two seeds.
-    pub fn mean_confident(&self) -> f64 {
-        (self.confident[0] + self.confident[1]) / 2.0
+impl SeedRuns {
+    /// How many seeds the variant was trained with.
+    pub fn seeds(&self) -> usize {
+        self.confident.len()
+    }
+    /// The confident fraction averaged over `seeds` (a range of seed numbers).
+    pub fn mean_confident(&self, seeds: std::ops::Range<usize>) -> f64 {
+        let n = seeds.len() as f64;
+        self.confident[seeds].iter().sum::<f64>() / n
     }
 }
 
-/// Every variant of `results` that has both seeds, the reference (`small`) first.
-pub fn seed_pairs(results: &[VariantResult]) -> Vec<SeedPair> {
-    let mut pairs: Vec<SeedPair> = results
+/// Every variant of `results` with more than one seed, the reference (`small`) first.
+pub fn seed_runs(results: &[VariantResult]) -> Vec<SeedRuns> {
+    let find = |run: &str| results.iter().find(|r| r.run == run);
+    let mut out: Vec<SeedRuns> = results
         .iter()
-        .filter_map(|first| {
-            let second = results
-                .iter()
-                .find(|r| r.run == format!("{}-seed1", first.run))?;
-            let both = |f: fn(&VariantResult) -> f64| [f(first), f(second)];
-            Some(SeedPair {
+        .filter(|first| find(&format!("{}-seed1", first.run)).is_some())
+        .map(|first| {
+            let runs: Vec<&VariantResult> = std::iter::once(first)
+                .chain((1..).map_while(|k| find(&format!("{}-seed{k}", first.run))))
+                .collect();
+            let each = |f: fn(&VariantResult) -> f64| runs.iter().map(|r| f(r)).collect();
+            SeedRuns {
                 run: first.run.clone(),
                 change: first.change.clone(),
-                confident: both(|r| r.samples.confident),
-                frechet: both(|r| r.samples.frechet),
-                bits_per_dim: both(|r| r.bits_per_dim.0),
-            })
+                confident: each(|r| r.samples.confident),
+                frechet: each(|r| r.samples.frechet),
+                bits_per_dim: each(|r| r.bits_per_dim.0),
+            }
         })
         .collect();
-    pairs.sort_by_key(|p| p.run != "small");
-    pairs
+    out.sort_by_key(|v| v.run != "small");
+    out
+}
+
+/// A pooled standard deviation and its degrees of freedom.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Pooled {
+    pub sd: f64,
+    pub degrees_of_freedom: usize,
 }
 
 // ANCHOR: run_to_run
 /// The standard deviation σ of one run's confident fraction from run to run — training seed and
-/// sampling noise together — pooled over the pairs (`None` without any): two runs of one
-/// variant differ by `d` with variance 2σ², so σ̂² = Σ d² / 2k over k pairs (k degrees of
-/// freedom). A difference of two variants' two-seed means then has standard error
-/// √(σ²/2 + σ²/2) = σ, and a difference of two single runs √2 σ.
-pub fn confident_run_to_run_sd(pairs: &[SeedPair]) -> Option<f64> {
-    if pairs.is_empty() {
-        return None;
+/// sampling noise together — pooled over the variants (`None` without a second seed anywhere):
+/// each variant's runs scatter about their own mean, so σ̂² = Σ (x − x̄)² / Σ (n − 1), with
+/// Σ (n − 1) degrees of freedom. The difference of two variants' means over n and m seeds then
+/// has standard error σ √(1/n + 1/m).
+pub fn confident_run_to_run_sd(variants: &[SeedRuns]) -> Option<Pooled> {
+    let (mut squares, mut dof) = (0.0, 0);
+    for v in variants {
+        let mean = v.mean_confident(0..v.seeds());
+        squares += v.confident.iter().map(|x| (x - mean).powi(2)).sum::<f64>();
+        dof += v.seeds() - 1;
     }
-    let sum: f64 = pairs
-        .iter()
-        .map(|p| (p.confident[0] - p.confident[1]).powi(2))
-        .sum();
-    Some((sum / (2 * pairs.len()) as f64).sqrt())
+    (dof > 0).then(|| Pooled {
+        sd: (squares / dof as f64).sqrt(),
+        degrees_of_freedom: dof,
+    })
 }
 // ANCHOR_END: run_to_run
 
-/// The variants trained with two seeds as a markdown table: each seed's confident fraction, the
-/// two-seed mean's difference from the reference's mean (in points, and in σ̂ of
-/// [`confident_run_to_run_sd`], which the line after the table gives), seed 1 alone against the
-/// reference's seed 1 (in √2 σ̂: a replication free of the choice of seed 0's result that led to
-/// the second seed), and each seed's Fréchet distance and bits/dim.
+/// The variants trained with several seeds as a markdown table: each seed's confident fraction;
+/// the mean's difference from the reference's mean, in points and in its standard error from
+/// σ̂ ([`confident_run_to_run_sd`], which the line after the table gives); the seeds after the
+/// first against the reference's same seeds, in their standard error (a replication free of the
+/// seed-0 result that led to training more seeds; "—" where the reference lacks those seeds);
+/// and each seed's Fréchet distance and bits/dim.
 pub fn seeds_table(results: &[VariantResult]) -> String {
-    let pairs = seed_pairs(results);
-    let sd = confident_run_to_run_sd(&pairs);
-    let reference = pairs.iter().find(|p| p.run == "small");
+    let variants = seed_runs(results);
+    let pooled = confident_run_to_run_sd(&variants);
+    let reference = variants.iter().find(|v| v.run == "small");
+    let per_seed = |xs: &[f64], f: &dyn Fn(f64) -> String| {
+        xs.iter().map(|&x| f(x)).collect::<Vec<_>>().join(" / ")
+    };
     let mut s = String::from(
-        "| variant | confident, seed 0 / seed 1 | mean | Δ from the reference's mean | \
-         Δ / σ̂ | seed 1 against the reference's seed 1, / √2 σ̂ | \
-         Fréchet distance, seed 0 / seed 1 | bits/dim, seed 0 / seed 1 |\n\
-         |---|---|---|---|---|---|---|---|\n",
+        "| variant | confident, per seed | mean | Δ from the reference's mean | Δ / s.e. | \
+         seeds after 0 against the reference's same seeds, / s.e. | Fréchet distance, per seed | \
+         bits/dim, per seed |\n|---|---|---|---|---|---|---|---|\n",
     );
-    for p in &pairs {
-        let (delta, in_sd, replication) = match (reference, sd) {
-            (Some(base), Some(sd)) if base.run != p.run => {
-                let d = p.mean_confident() - base.mean_confident();
-                let d1 = p.confident[1] - base.confident[1];
+    let dash = || "—".to_string();
+    for v in &variants {
+        let (n, mean) = (v.seeds(), v.mean_confident(0..v.seeds()));
+        let (delta, in_se, later) = match (reference, pooled) {
+            (Some(base), Some(Pooled { sd, .. })) if base.run != v.run => {
+                let m = base.seeds();
+                let d = mean - base.mean_confident(0..m);
+                let se = sd * (1.0 / n as f64 + 1.0 / m as f64).sqrt();
+                let later = if m >= n {
+                    let d1 = v.mean_confident(1..n) - base.mean_confident(1..n);
+                    format!("{:+.1}", d1 / (sd * (2.0 / (n - 1) as f64).sqrt()))
+                } else {
+                    dash()
+                };
                 (
                     format!("{:+.1} points", 100.0 * d),
-                    format!("{:+.1}", d / sd),
-                    format!("{:+.1}", d1 / (std::f64::consts::SQRT_2 * sd)),
+                    format!("{:+.1}", d / se),
+                    later,
                 )
             }
-            _ => ("—".to_string(), "—".to_string(), "—".to_string()),
+            _ => (dash(), dash(), dash()),
         };
         s += &format!(
-            "| {} | {:.1}% / {:.1}% | {:.1}% | {} | {} | {} | {:.1} / {:.1} | {:.3} / {:.3} |\n",
-            p.change,
-            100.0 * p.confident[0],
-            100.0 * p.confident[1],
-            100.0 * p.mean_confident(),
+            "| {} | {} | {:.1}% | {} | {} | {} | {} | {} |\n",
+            v.change,
+            per_seed(&v.confident, &|x| format!("{:.1}%", 100.0 * x)),
+            100.0 * mean,
             delta,
-            in_sd,
-            replication,
-            p.frechet[0],
-            p.frechet[1],
-            p.bits_per_dim[0],
-            p.bits_per_dim[1],
+            in_se,
+            later,
+            per_seed(&v.frechet, &|x| format!("{x:.1}")),
+            per_seed(&v.bits_per_dim, &|x| format!("{x:.3}")),
         );
     }
-    s + &match sd {
-        Some(sd) => format!(
+    s + &match pooled {
+        Some(p) => format!(
             "\nσ̂, the run-to-run standard deviation of one run's confident fraction, pooled over \
-             the {} pairs: {:.1} points.\n",
-            pairs.len(),
-            100.0 * sd
+             the {} variants' runs ({} degrees of freedom): {:.1} points.\n",
+            variants.len(),
+            p.degrees_of_freedom,
+            100.0 * p.sd
         ),
         None => "\nNo variant has two seeds yet.\n".to_string(),
     }
@@ -706,37 +744,49 @@ mod tests {
     }
 
     #[test]
-    fn seed_pairs_put_the_reference_first_and_pool_the_run_to_run_spread() {
+    fn seed_runs_put_the_reference_first_and_pool_the_run_to_run_spread() {
         let results = [
             variant("v", 0.46),
             variant("small", 0.40),
             variant("deep", 0.38),
             variant("small-seed1", 0.36),
             variant("v-seed1", 0.44),
+            variant("small-seed2", 0.38),
+            variant("small-seed4", 0.10),
         ];
-        let pairs = seed_pairs(&results);
-        // `deep` has one seed only; the reference comes first whatever the order.
-        let runs: Vec<&str> = pairs.iter().map(|p| p.run.as_str()).collect();
+        let variants = seed_runs(&results);
+        // `deep` has one seed only; `small` counts seeds 0, 1, 2 (no 3, so not 4), first.
+        let runs: Vec<&str> = variants.iter().map(|v| v.run.as_str()).collect();
         assert_eq!(runs, ["small", "v"]);
-        assert_eq!(pairs[1].confident, [0.46, 0.44]);
-        // Differences 0.04 and 0.02: σ̂² = (0.04² + 0.02²) / 4 = 0.0005.
-        assert!((confident_run_to_run_sd(&pairs).unwrap() - 0.0005f64.sqrt()).abs() < 1e-12);
+        assert_eq!(variants[0].confident, [0.40, 0.36, 0.38]);
+        assert_eq!(variants[1].confident, [0.46, 0.44]);
+        // Squares about the means: small 0.02² + 0.02² + 0, v 0.01² + 0.01² = 0.001, over
+        // 2 + 1 degrees of freedom.
+        let pooled = confident_run_to_run_sd(&variants).unwrap();
+        assert_eq!(pooled.degrees_of_freedom, 3);
+        assert!((pooled.sd - (0.001f64 / 3.0).sqrt()).abs() < 1e-12);
         assert_eq!(confident_run_to_run_sd(&[]), None);
-        // v's mean 0.45 against the reference's 0.38: +7 points, 0.07 / 0.02236 = 3.1 s.d.
+        // v's mean 0.45 against 0.38: +7 points, s.e. 0.018257 · √(1/2 + 1/3) = 0.016667, 4.2;
+        // seed 1 alone: 0.44 − 0.36 over 0.018257 · √2, 3.1.
         let table = seeds_table(&results);
         assert!(
-            table.contains("| change v | 46.0% / 44.0% | 45.0% | +7.0 points | +3.1 |"),
+            table.contains("| change v | 46.0% / 44.0% | 45.0% | +7.0 points | +4.2 | +3.1 |"),
             "{table}"
         );
         assert!(
-            table.contains("pooled over the 2 pairs: 2.2 points"),
+            table.contains("| change small | 40.0% / 36.0% / 38.0% | 38.0% | — | — | — |"),
             "{table}"
         );
+        assert!(
+            table.contains("over the 2 variants' runs (3 degrees of freedom): 1.8 points"),
+            "{table}"
+        );
+        assert!(seeds_table(&results[2..3]).contains("No variant has two seeds"));
     }
 
-    /// σ̂ against simulation: pairs of runs whose confident fractions scatter with a known σ
-    /// (each variant about its own mean) give back that σ, and two variants' two-seed means with
-    /// the same true mean differ with standard deviation σ.
+    /// σ̂ against simulation: variants whose runs' confident fractions scatter with a known σ
+    /// (each about its own mean) give back that σ, and two variants' means over n and m seeds
+    /// with the same true mean differ with standard deviation σ √(1/n + 1/m).
     #[test]
     fn the_pooled_run_to_run_spread_recovers_a_simulated_one() {
         use rand::{rngs::StdRng, SeedableRng};
@@ -744,28 +794,34 @@ mod tests {
         let sigma = 0.03;
         let noise = Normal::new(0.0, sigma).unwrap();
         let mut rng = StdRng::seed_from_u64(7);
-        let pairs: Vec<SeedPair> = (0..20_000)
+        // Variants 2j (3 seeds) and 2j + 1 (2 seeds) share a true mean.
+        let variants: Vec<SeedRuns> = (0..20_000)
             .map(|i| {
                 let mean = 0.3 + 0.2 * (i / 2 % 5) as f64 / 5.0;
-                SeedPair {
+                let n = if i % 2 == 0 { 3 } else { 2 };
+                SeedRuns {
                     run: format!("v{i}"),
                     change: String::new(),
-                    confident: [mean + noise.sample(&mut rng), mean + noise.sample(&mut rng)],
-                    frechet: [0.0; 2],
-                    bits_per_dim: [0.0; 2],
+                    confident: (0..n).map(|_| mean + noise.sample(&mut rng)).collect(),
+                    frechet: vec![0.0; n],
+                    bits_per_dim: vec![0.0; n],
                 }
             })
             .collect();
-        // 20,000 degrees of freedom: σ̂ is within 1% of σ (its relative s.e. is 1/√(2k) = 0.5%).
-        let estimate = confident_run_to_run_sd(&pairs).unwrap();
-        assert!((estimate / sigma - 1.0).abs() < 0.01, "{estimate}");
-        // Pairs 2j and 2j + 1 share a true mean: their means' differences scatter with σ
-        // (10,000 of them: within 2%, about 3 s.e. of an s.d.).
-        let diffs: Vec<f64> = pairs
+        // 30,000 degrees of freedom: σ̂ is within 1% of σ (its relative s.e. is 0.4%).
+        let pooled = confident_run_to_run_sd(&variants).unwrap();
+        assert_eq!(pooled.degrees_of_freedom, 30_000);
+        assert!((pooled.sd / sigma - 1.0).abs() < 0.01, "{pooled:?}");
+        // 10,000 differences of means: their s.d. within 2% (about 3 s.e. of an s.d.).
+        let diffs: Vec<f64> = variants
             .chunks(2)
-            .map(|c| c[0].mean_confident() - c[1].mean_confident())
+            .map(|c| c[0].mean_confident(0..3) - c[1].mean_confident(0..2))
             .collect();
         let sd = (diffs.iter().map(|d| d * d).sum::<f64>() / diffs.len() as f64).sqrt();
-        assert!((sd / sigma - 1.0).abs() < 0.02, "{sd}");
+        let expected = sigma * (1.0f64 / 3.0 + 1.0 / 2.0).sqrt();
+        assert!(
+            (sd / expected - 1.0).abs() < 0.02,
+            "{sd} against {expected}"
+        );
     }
 }
