@@ -350,7 +350,8 @@ pub fn ablation_table(results: &[VariantResult]) -> String {
 // ANCHOR_END: ablation_table
 
 /// A variant trained with several seeds: runs `X`, `X-seed1`, `X-seed2`, … (counting stops at
-/// the first number missing). `small` is the reference.
+/// the first number missing). `small` is the reference. The three lists have one entry per seed
+/// ([`seed_runs`] builds them so).
 #[derive(Clone, Debug, PartialEq)]
 pub struct SeedRuns {
     /// The seed-0 run's folder name.
@@ -370,7 +371,8 @@ impl SeedRuns {
     pub fn seeds(&self) -> usize {
         self.confident.len()
     }
-    /// The confident fraction averaged over `seeds` (a range of seed numbers).
+    /// The confident fraction averaged over `seeds`, a non-empty range of seed numbers within
+    /// [`Self::seeds`] (NaN for an empty one; a panic past the end).
     pub fn mean_confident(&self, seeds: std::ops::Range<usize>) -> f64 {
         let n = seeds.len() as f64;
         self.confident[seeds].iter().sum::<f64>() / n
@@ -410,7 +412,8 @@ pub struct Pooled {
 
 // ANCHOR: run_to_run
 /// The standard deviation σ of one run's confident fraction from run to run — training seed and
-/// sampling noise together — pooled over the variants (`None` without a second seed anywhere):
+/// sampling noise together — pooled over the variants (`None` without a second seed anywhere;
+/// a variant with one seed adds nothing):
 /// each variant's runs scatter about their own mean, so σ̂² = Σ (x − x̄)² / Σ (n − 1), with
 /// Σ (n − 1) degrees of freedom. The difference of two variants' means over n and m seeds then
 /// has standard error σ √(1/n + 1/m).
@@ -419,7 +422,7 @@ pub fn confident_run_to_run_sd(variants: &[SeedRuns]) -> Option<Pooled> {
     for v in variants {
         let mean = v.mean_confident(0..v.seeds());
         squares += v.confident.iter().map(|x| (x - mean).powi(2)).sum::<f64>();
-        dof += v.seeds() - 1;
+        dof += v.seeds().saturating_sub(1);
     }
     (dof > 0).then(|| Pooled {
         sd: (squares / dof as f64).sqrt(),
@@ -782,6 +785,16 @@ mod tests {
             "{table}"
         );
         assert!(seeds_table(&results[2..3]).contains("No variant has two seeds"));
+        // Where the reference has fewer seeds than a variant, its later seeds have no partners.
+        let table = seeds_table(&[
+            variant("small", 0.40),
+            variant("small-seed1", 0.36),
+            variant("v", 0.46),
+            variant("v-seed1", 0.44),
+            variant("v-seed2", 0.45),
+        ]);
+        assert!(table.contains("| 45.0% | +7.0 points |"), "{table}");
+        assert!(table.contains("| — | 100.0 / 100.0 / 100.0 |"), "{table}");
     }
 
     /// σ̂ against simulation: variants whose runs' confident fractions scatter with a known σ
