@@ -153,7 +153,11 @@ fn a_diverging_run_stops_and_keeps_its_last_good_checkpoint() {
     assert!(params(&last.model).iter().all(|v| v.is_finite()));
 }
 
-/// The saveable Adam takes the same steps as dfdx's own Adam.
+/// The saveable Adam takes the same steps as dfdx's own Adam. Both are fed the same gradients
+/// (computed on ours; a clone keeps its tensors' ids, so they apply to theirs as well): with
+/// gradients recomputed on each copy, the rounding of the two forward passes differs with the
+/// CPU's vector width and Adam's normalisation amplifies it (a 1.2e-5 gap on an AVX-512 CPU
+/// after 3 steps, none on AVX2), which says nothing about the optimiser.
 #[test]
 fn adam_matches_dfdx_adam() {
     use dfdx::optim::{Adam, AdamConfig, Optimizer};
@@ -176,12 +180,7 @@ fn adam_matches_dfdx_adam() {
             .mean()
             .backward();
         state.update(&mut ours, &g1, 1e-2, AdamHyper::default(), None);
-        let g2 = theirs
-            .forward(x.leaky_trace(), &[3, 9])
-            .square()
-            .mean()
-            .backward();
-        opt.update(&mut theirs, &g2).unwrap();
+        opt.update(&mut theirs, &g1).unwrap();
     }
     let (a, b) = (params(&ours), params(&theirs));
     let worst = a
