@@ -6,8 +6,8 @@
 //! figures and tables from them ([`figures`]), so every number in the chapter comes from a run
 //! that one command repeats.
 //!
-//! The methods themselves live with the code they extend: the strided and DDIM samplers in
-//! `ddpm-toy` (`shortcuts.rs`, beside Algorithm 2), the ε/x₀/v objectives in `ddpm-loss`, the
+//! The methods themselves live with the code they extend: the strided and DDIM samplers in the
+//! sampling layer `ddpm-sampling` (beside Algorithm 2), the ε/x₀/v objectives in `ddpm-loss`, the
 //! UNet's depth, attention and time-injection options in `ddpm-unet`.
 
 // The crate under its own name, so the exercise file reads the same here and in the copy

@@ -2,6 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
+use ddpm_toy::SamplerKind;
 use serde::Deserialize;
 use thiserror::Error;
 
@@ -94,21 +95,19 @@ impl From<QualityJson> for Judgement {
 }
 
 /// Reads a sampler name as `ddpm` writes it ("ancestral", "strided:50", "ddim:20", "ddim:20:0",
-/// "ddim:20:1"); `t_max` is the model's T (the ancestral sampler's step count). DDIM with η
-/// other than 0 or 1 is not part of this comparison.
+/// "ddim:20:1") with the sampling layer's own grammar ([`SamplerKind`]), and its step count at
+/// T = `t_max`. DDIM with η other than 0 or 1 (and any sampler without a family here) is not
+/// part of this comparison.
 pub fn parse_sampler(name: &str, t_max: usize) -> Option<(SamplerFamily, usize)> {
-    let parts: Vec<&str> = name.split(':').collect();
-    match parts.as_slice() {
-        ["ancestral"] => Some((SamplerFamily::Ancestral, t_max)),
-        ["strided", s] => Some((SamplerFamily::Strided, s.parse().ok()?)),
-        ["ddim", s] => Some((SamplerFamily::Ddim, s.parse().ok()?)),
-        ["ddim", s, eta] => match eta.parse::<f64>().ok()? {
-            0.0 => Some((SamplerFamily::Ddim, s.parse().ok()?)),
-            1.0 => Some((SamplerFamily::DdimEta1, s.parse().ok()?)),
-            _ => None,
-        },
-        _ => None,
-    }
+    let kind: SamplerKind = name.parse().ok()?;
+    let family = match kind {
+        SamplerKind::Ancestral => SamplerFamily::Ancestral,
+        SamplerKind::Strided(_) => SamplerFamily::Strided,
+        SamplerKind::Ddim(d) if d.eta == 0.0 => SamplerFamily::Ddim,
+        SamplerKind::Ddim(d) if d.eta == 1.0 => SamplerFamily::DdimEta1,
+        _ => return None,
+    };
+    Some((family, kind.info().timesteps(t_max).len()))
 }
 
 /// Every `*/eval.json` under `dir` (one folder per run), ordered by sampler and step count.

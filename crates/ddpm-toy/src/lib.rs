@@ -3,12 +3,14 @@
 //! Ho et al.'s two algorithms, implemented as written and seen working on data small enough to
 //! train on a CPU in seconds:
 //!
-//! - [`embedding`]: the sinusoidal time embedding that tells the network which step it is at
-//!   (the UNet of chapter 7 uses the same one);
+//! - the sinusoidal time embedding that tells the network which step it is at is the sampling
+//!   layer's ([`timestep_embedding`], in `ddpm-sampling`: the UNet of chapter 7 uses it too);
 //! - [`model`]: an MLP ε-model for 2-D points;
 //! - [`train`]: **Algorithm 1**, gradient steps on L_simple;
-//! - [`sample`]: **Algorithm 2**, ancestral sampling from x_T ~ N(0, I), plus the *exact* noise
-//!   predictor of a Gaussian mixture, which tests the sampler without any training;
+//! - [`sample`]: **Algorithm 2**, ancestral sampling from x_T ~ N(0, I) with the sampling
+//!   layer's [`Ancestral`] sampler, plus the *exact* noise predictor of a Gaussian mixture,
+//!   which tests every sampler without any training ([`shortcuts`] tests the strided sampler
+//!   and DDIM with it);
 //! - [`distance`]: the sliced Wasserstein distance between point clouds, to say "close" with a
 //!   number;
 //! - [`figures`]: the chapter's figures and the reverse-process animation.
@@ -21,7 +23,6 @@ pub use dfdx;
 extern crate self as ddpm_toy;
 
 pub mod distance;
-pub mod embedding;
 pub mod exercises;
 pub mod figures;
 pub mod model;
@@ -30,11 +31,12 @@ pub mod shortcuts;
 pub mod train;
 
 pub use distance::sliced_wasserstein;
-pub use embedding::timestep_embedding;
 pub use model::{DeviceEpsMlp, EpsMlp, Points, ToyModel};
-pub use sample::{
-    reverse_step, sample, split_variance, Ancestral, Chain, ClipX0, Denoiser, MixtureDenoiser,
-    SampleOptions, Sampled, Sampler, SamplerKind,
-};
-pub use shortcuts::{respaced_schedule, respaced_steps, slerp, Ddim, Strided};
+pub use sample::{sample, MixtureDenoiser, Sampled};
 pub use train::{train, TrainConfig};
+
+/// The sampling layer, re-exported under the names chapter 6 introduces.
+pub use ddpm_sampling::{
+    respaced_schedule, respaced_steps, slerp, split_variance, timestep_embedding, Ancestral, Chain,
+    Ddim, Denoiser, Diffusion, SampleOptions, Sampler, SamplerKind, Strided,
+};

@@ -4,10 +4,10 @@
 use ddpm_data::{pixels_to_unit, Dataset, Images};
 use ddpm_loss::Objective;
 use ddpm_plot::Progress;
+use ddpm_sampling::{Denoiser, Diffusion, StepAt};
 use ddpm_schedule::Schedule;
-use ddpm_toy::{split_variance, Denoiser};
 use ddpm_unet::ConvDevice;
-use ddpm_vlb::{learned_variance, vlb_terms_with_variance, ModelVariance, VlbTerms};
+use ddpm_vlb::{vlb_terms_with_variance, ModelVariance, VlbTerms};
 use dfdx::prelude::*;
 use rand::Rng;
 use serde::Serialize;
@@ -60,19 +60,28 @@ pub fn bound_terms<D: ConvDevice, M: Denoiser<D>>(
         .map(|&p| pixels_to_unit(p) as f64)
         .collect();
     let host = |t: Tensor<(usize, usize), f32, D>| t.as_vec().into_iter().map(f64::from);
+    let diffusion = Diffusion {
+        schedule: s,
+        objective,
+        variance,
+        learned: model.learns_variance(),
+        clip_x0: false,
+    };
     let mut eps_and_variance = |x_t: &[f64], t: usize| -> (Vec<f64>, Vec<f64>) {
         let x = dev.tensor_from_vec(x_t.iter().map(|&v| v as f32).collect(), (n, dim));
         let ts = vec![t; n];
         if let Some(p) = progress {
             p.inc(1);
         }
-        let (out, v) = split_variance(model.denoise(x.clone(), &ts), model.learns_variance());
-        let eps = host(objective.eps_hat(s, out, &x, &ts)).collect();
-        let sigma2 = match v {
-            Some(v) => host(v).map(|v| learned_variance(s, t, v)).collect(),
-            None => vec![variance.variance(s, t); x_t.len()],
+        let at = StepAt {
+            i: t,
+            t,
+            prev: t - 1,
+            chain: s,
         };
-        (eps, sigma2)
+        let p = diffusion.p_mean_variance(&x, at, model.denoise(x.clone(), &ts));
+        let sigma2 = diffusion.variance_host(s, t, &p.variance, x_t.len());
+        (host(p.eps).collect(), sigma2)
     };
     vlb_terms_with_variance(s, &mut eps_and_variance, &x0, dim, rng)
 }

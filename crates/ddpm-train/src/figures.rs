@@ -13,7 +13,7 @@ use dfdx::prelude::*;
 use rand::{rngs::StdRng, Rng, SeedableRng};
 
 use crate::sample::{animation_steps, denoising_gif, grid_png, sample, SampleJob, Samples};
-use ddpm_toy::SampleOptions;
+use ddpm_sampling::SampleOptions;
 
 /// The loss curve of a run: every step faint, and a 100-step moving average.
 pub fn loss_curve(losses: &[(usize, f32)]) -> Result<Png, PlotError> {
@@ -158,7 +158,7 @@ pub fn book_samples_with(root: &Path, v: Variation) -> Result<BookSamples, Figur
             }
             w.copy_from(&values);
         }
-        let opts = SampleOptions { variance: ModelVariance::Beta, objective: config.objective, keep: &keep, progress: None };
+        let opts = SampleOptions { variance: ModelVariance::Beta, objective: config.objective, keep: &keep, ..Default::default() };
         sample(&dev, &ckpt.ema, &s, &SampleJob::one_batch(v.digits, opts), &mut rng)
     });
     Ok(BookSamples {
@@ -278,7 +278,7 @@ pub fn guided_digits(root: &Path) -> Result<Png, FigureError> {
         let job = SampleJob {
             count: 20,
             batch: 20,
-            sampler: ddpm_toy::SamplerKind::Strided(ddpm_toy::Strided { steps: 50 }),
+            sampler: ddpm_sampling::SamplerKind::Strided(ddpm_sampling::Strided { steps: 50 }),
             opts,
         };
         let mut rng = StdRng::seed_from_u64(0);
@@ -299,7 +299,7 @@ pub fn guided_digits(root: &Path) -> Result<Png, FigureError> {
 
 // ANCHOR: ddim_interpolation
 /// DDIM (η = 0, 50 steps) from noises on the great circle between two draws: each row starts
-/// at one x_T and ends at another (nine points by [`slerp`](ddpm_toy::slerp)); the committed
+/// at one x_T and ends at another (nine points by [`slerp`](ddpm_sampling::slerp)); the committed
 /// chapter-8 model. A deterministic sampler turns a smooth path of noises into a smooth path of
 /// digits.
 pub fn ddim_interpolation(root: &Path) -> Result<Png, FigureError> {
@@ -320,14 +320,15 @@ pub fn ddim_interpolation(root: &Path) -> Result<Png, FigureError> {
             &ends[(2 * row + 1) * 784..][..784],
         );
         for i in 0..POINTS {
-            x_t.extend(ddpm_toy::slerp(a, b, i as f64 / (POINTS - 1) as f64));
+            x_t.extend(ddpm_sampling::slerp(a, b, i as f64 / (POINTS - 1) as f64));
         }
     }
     let opts = SampleOptions {
         objective: config.objective,
         ..Default::default()
     };
-    let ddim = ddpm_toy::Ddim {
+    use ddpm_sampling::Sampler;
+    let ddim = ddpm_sampling::Ddim {
         steps: 50,
         eta: 0.0,
     };
@@ -337,7 +338,8 @@ pub fn ddim_interpolation(root: &Path) -> Result<Png, FigureError> {
     type Net = <crate::net::SmallNet as BuildOnDevice<Cpu, f32>>::Built;
     let ckpt: crate::Checkpoint<Net> = crate::load_checkpoint(&dev, &path).map_err(fig_err)?;
     let x = dev.tensor_from_vec(x_t, (ROWS * POINTS, 784));
-    let chain = ddim.sample_from(&dev, &ckpt.ema, &s, x, &mut rng, &opts);
+    let d = opts.diffusion(&s, &ckpt.ema);
+    let chain = ddim.sample_from(&ckpt.ema, &d, x, &mut rng, &[], None);
     let images = ddpm_data::unit_to_images(&chain.x0, ROWS * POINTS, 28, 28);
     Ok(grid_png(&images, POINTS, 3)?)
 }
@@ -386,8 +388,8 @@ pub fn learned_variance(root: &Path) -> Result<Png, FigureError> {
         let ts = vec![t; 16];
         let eps = ddpm_schedule::randn(&dev, (16, dim), &mut rng);
         let x_t = ddpm_forward::q_sample(&s, &x0, &ts, &eps);
-        let out = ddpm_toy::Denoiser::denoise(&ckpt.ema, x_t, &ts);
-        let (_, v) = ddpm_toy::split_variance(out, true);
+        let out = ddpm_sampling::Denoiser::denoise(&ckpt.ema, x_t, &ts);
+        let (_, v) = ddpm_sampling::split_variance(out, true);
         let v = v.expect("a learned-variance output").as_vec();
         let mean_v = v.iter().map(|&x| x as f64).sum::<f64>() / v.len() as f64;
         let (hi, lo) = ddpm_vlb::log_variance_range(&s, t);

@@ -8,7 +8,7 @@
 use std::fmt;
 use std::str::FromStr;
 
-use ddpm_toy::Denoiser;
+use ddpm_sampling::Denoiser;
 use ddpm_unet::blocks::{Act, Attend, Labels};
 use ddpm_unet::{ConvDevice, DeviceUNet, UNet};
 use dfdx::prelude::*;

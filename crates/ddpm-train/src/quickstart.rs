@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use ddpm_data::Images;
 use ddpm_plot::Progress;
-use ddpm_toy::{ClipX0, SampleOptions, SamplerKind};
+use ddpm_sampling::{SampleOptions, SamplerKind};
 use ddpm_unet::ConvDevice;
 use ddpm_vlb::ModelVariance;
 use dfdx::prelude::*;
@@ -153,11 +153,11 @@ pub fn measure<D: ConvDevice, M: DiffusionNet<D>>(
     let train_step = t.elapsed().as_secs_f64() / timed as f64;
     let x: Tensor<(usize, usize), f32, D> = dev.sample_normal_like(&(digits, 28 * 28));
     let ts = vec![config.t_max / 2; digits];
-    let _ = ddpm_toy::Denoiser::denoise(&run.ema, x.clone(), &ts);
+    let _ = ddpm_sampling::Denoiser::denoise(&run.ema, x.clone(), &ts);
     let calls = 4;
     let t = Instant::now();
     for _ in 0..calls {
-        let _ = ddpm_toy::Denoiser::denoise(&run.ema, x.clone(), &ts);
+        let _ = ddpm_sampling::Denoiser::denoise(&run.ema, x.clone(), &ts);
     }
     let sample_call = t.elapsed().as_secs_f64() / calls as f64;
     Ok((train_step, sample_call))
@@ -242,12 +242,13 @@ pub fn quickstart<D: ConvDevice, M: DiffusionNet<D>>(
         opts: SampleOptions {
             variance: ModelVariance::Beta,
             objective: config.objective,
+            clip_x0: opts.clip_x0,
             keep: &keep,
             progress: None,
         },
     };
     let progress = Progress::new(
-        job.network_calls(&schedule) as u64,
+        job.steps(&schedule) as u64,
         "sampling",
         "steps",
         show_progress,
@@ -260,15 +261,7 @@ pub fn quickstart<D: ConvDevice, M: DiffusionNet<D>>(
         ..job
     };
     let mut rng = rand::rngs::StdRng::seed_from_u64(0);
-    let clipped = ClipX0 {
-        model: &run.ema,
-        schedule: &schedule,
-        objective: config.objective,
-    };
-    let samples = match opts.clip_x0 {
-        true => sample(dev, &clipped, &schedule, &job, &mut rng),
-        false => sample(dev, &run.ema, &schedule, &job, &mut rng),
-    };
+    let samples = sample(dev, &run.ema, &schedule, &job, &mut rng);
     progress.finish();
     let sample_secs = started.elapsed().as_secs_f64();
     let cols = (opts.digits as f64).sqrt().ceil() as usize;

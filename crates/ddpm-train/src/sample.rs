@@ -3,8 +3,8 @@
 
 use ddpm_data::{image_grid, unit_to_images, Images};
 use ddpm_plot::{animated_gif, encode_png, Gif, PlotError, Png};
+use ddpm_sampling::{split_variance, Ddim, Denoiser, SampleOptions, SamplerKind};
 use ddpm_schedule::Schedule;
-use ddpm_toy::{respaced_steps, split_variance, Ddim, Denoiser, SampleOptions, SamplerKind};
 
 use crate::DiffusionNet;
 use ddpm_unet::ConvDevice;
@@ -55,9 +55,14 @@ impl<'a> SampleJob<'a> {
         }
     }
 
-    /// Network calls the whole job makes (the length of its progress bar).
-    pub fn network_calls(&self, s: &Schedule) -> usize {
+    /// Reverse steps the whole job takes (the length of its progress bar).
+    pub fn steps(&self, s: &Schedule) -> usize {
         self.count.div_ceil(self.batch.max(1)) * self.sampler.steps(s)
+    }
+
+    /// Network evaluations the whole job costs with `model` (guidance evaluates twice a step).
+    pub fn network_calls<D: Device<f32>>(&self, s: &Schedule, model: &dyn Denoiser<D>) -> usize {
+        self.steps(s) * self.sampler.info().network_calls_per_step() * model.network_calls()
     }
 }
 
@@ -134,11 +139,7 @@ pub fn animation_steps(t_max: usize, frames: usize) -> Vec<usize> {
 /// The steps an animation of `sampler` shows: [`animation_steps`], each moved to the nearest
 /// step the sampler visits (a 50-step sampler never passes most t), and t = 0.
 pub fn animation_steps_for(sampler: SamplerKind, t_max: usize, frames: usize) -> Vec<usize> {
-    let visited = match sampler {
-        SamplerKind::Ancestral => return animation_steps(t_max, frames),
-        SamplerKind::Strided(k) => respaced_steps(t_max, k.steps),
-        SamplerKind::Ddim(k) => respaced_steps(t_max, k.steps),
-    };
+    let visited = sampler.info().timesteps(t_max);
     let nearest = |t: usize| match t {
         0 => 0,
         _ => *visited
@@ -218,6 +219,13 @@ impl<D: ConvDevice, M: DiffusionNet<D>> Denoiser<D> for Guided<'_, M> {
 
     fn learns_variance(&self) -> bool {
         self.model.learns_variance()
+    }
+
+    fn network_calls(&self) -> usize {
+        match self.scale {
+            0.0 | 1.0 => 1,
+            _ => 2,
+        }
     }
 }
 // ANCHOR_END: guided

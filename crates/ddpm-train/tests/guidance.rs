@@ -6,8 +6,8 @@
 use std::path::PathBuf;
 
 use ddpm_data::{Dataset, Split};
+use ddpm_sampling::{Denoiser, SampleOptions, SamplerKind};
 use ddpm_schedule::BetaSchedule;
-use ddpm_toy::{Denoiser, SampleOptions, SamplerKind};
 use ddpm_train::checkpoint::named_tensors;
 use ddpm_train::sample::{sample_in_batches, Guided, SampleJob};
 use ddpm_train::{fresh, train, train_labelled, DiffusionNet, Preset, RunOptions, TrainConfig};
@@ -142,7 +142,7 @@ fn guided_sampling_at_scale_zero_is_unconditional_sampling() {
     let job = SampleJob {
         count: 5,
         batch: 3,
-        sampler: SamplerKind::Ddim(ddpm_toy::Ddim {
+        sampler: SamplerKind::Ddim(ddpm_sampling::Ddim {
             steps: 10,
             eta: 1.0,
         }),

@@ -6,8 +6,8 @@ use std::path::PathBuf;
 
 use ddpm_data::{Dataset, Images, Split};
 use ddpm_loss::Objective;
+use ddpm_sampling::{Denoiser, SampleOptions};
 use ddpm_schedule::BetaSchedule;
-use ddpm_toy::{Denoiser, SampleOptions};
 use ddpm_train::checkpoint::named_tensors;
 use ddpm_train::sample::SampleJob;
 use ddpm_train::{fresh, train, Preset, RunOptions, TrainConfig, TrainError};

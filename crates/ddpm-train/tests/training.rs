@@ -4,8 +4,8 @@
 use std::path::PathBuf;
 
 use ddpm_data::{Dataset, Images, Split};
+use ddpm_sampling::SampleOptions;
 use ddpm_schedule::BetaSchedule;
-use ddpm_toy::SampleOptions;
 use ddpm_train::adam::{AdamHyper, AdamState};
 use ddpm_train::checkpoint::named_tensors;
 use ddpm_train::net::{SmallNet, TinyNet};

@@ -440,7 +440,7 @@ impl<
         // Time: sinusoidal embedding → Linear → SiLU → Linear (+ the label's embedding),
         // recorded on the tape, which then goes back to x; the blocks read the embedding with
         // empty tapes.
-        let emb = ddpm_toy::timestep_embedding::<TE, D>(x.device(), ts);
+        let emb = ddpm_sampling::timestep_embedding::<TE, D>(x.device(), ts);
         let (x, tape) = x.split_tape();
         let temb = self
             .time2
@@ -498,7 +498,7 @@ impl<
         L: Labels<TE, D>,
         const OUT: usize,
         D: ConvDevice,
-    > ddpm_toy::Denoiser<D>
+    > ddpm_sampling::Denoiser<D>
     for DeviceUNet<C1, C2, C12, C22, TE, H, G, f32, D, XB, T1, T2, A7, A14, L, OUT>
 {
     /// For the samplers: each row of 784 numbers is a 1×28×28 image; with `OUT` = 2 each output

@@ -36,6 +36,6 @@ pub use gaussian_data::DiscretisedGaussian;
 pub use kl::normal_kl;
 pub use posterior::{posterior_mean_coef1, posterior_mean_coef2, q_posterior};
 pub use reverse::{
-    learned_variance, log_variance_range, p_mean_from_eps, p_sample_step, p_sample_step_learned,
-    predict_x0_from_eps, ModelVariance,
+    learned_sd, learned_variance, log_variance_range, p_mean, p_mean_from_eps, p_sample_step,
+    p_sample_step_learned, predict_x0_from_eps, ModelVariance,
 };

@@ -94,7 +94,9 @@ pub fn p_sample_step<S: Shape, D: Device<f32>>(
 }
 // ANCHOR_END: p_sample_step
 
-fn p_mean<S: Shape, D: Device<f32>>(
+/// μ_θ(x_t, t) = (1/√α_t)(x_t − β_t/√(1 − ᾱ_t) · ε̂) on a whole batch: [`p_mean_from_eps`] on a
+/// device, and the mean of every reverse step the course takes.
+pub fn p_mean<S: Shape, D: Device<f32>>(
     s: &Schedule,
     t: usize,
     x_t: Tensor<S, f32, D>,
@@ -133,14 +135,20 @@ pub fn p_sample_step_learned<S: Shape, D: Device<f32>>(
     z: Option<Tensor<S, f32, D>>,
 ) -> Tensor<S, f32, D> {
     let mean = p_mean(s, t, x_t, eps_hat);
-    let (upper, lower) = log_variance_range(s, t);
     match z {
-        Some(z) => {
-            let sd = ((v * (upper - lower) as f32 + lower as f32) * 0.5).exp();
-            mean + z * sd
-        }
+        Some(z) => mean + z * learned_sd(s, t, v),
         None => mean,
     }
+}
+
+/// σ = exp(½ (v ln β_t + (1 − v) ln β̃_t)) for each number of the network's v.
+pub fn learned_sd<S: Shape, D: Device<f32>>(
+    s: &Schedule,
+    t: usize,
+    v: Tensor<S, f32, D>,
+) -> Tensor<S, f32, D> {
+    let (upper, lower) = log_variance_range(s, t);
+    ((v * (upper - lower) as f32 + lower as f32) * 0.5).exp()
 }
 // ANCHOR_END: learned_variance
 

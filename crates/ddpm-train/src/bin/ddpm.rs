@@ -20,7 +20,7 @@ use clap::{ArgMatches, Args, CommandFactory, FromArgMatches, Parser, Subcommand}
 use ddpm_data::formats::{Format, SampleWriter};
 use ddpm_data::{Dataset, Images, Split};
 use ddpm_plot::Progress;
-use ddpm_toy::{ClipX0, SampleOptions, SamplerKind};
+use ddpm_sampling::{SampleOptions, SamplerKind};
 use ddpm_train::eval::{judge_samples, Judged};
 use ddpm_train::sample::{
     animation_steps_for, denoising_gif, grid_png, sample_in_batches, SampleJob, DEFAULT_CLIP_X0,
@@ -260,18 +260,24 @@ impl How {
 
     /// What DDIM leaves unused, said rather than dropped in silence: its noise comes from η, not
     /// from `--variance` or a learned variance.
-    fn ignored(&self, preset: Preset) -> Option<String> {
-        let SamplerKind::Ddim(ddim) = self.sampler else {
+    fn ignored(&self, preset: Preset, t_max: usize) -> Option<String> {
+        let sampler = self.sampler.info();
+        if sampler.uses_variance() {
             return None;
-        };
+        }
         if preset.learns_variance() {
             Some(format!(
-                "DDIM ignores this checkpoint's learned variance; --sampler strided:{} samples \
+                "{} ignores this checkpoint's learned variance; --sampler strided:{} samples \
                  with it",
-                ddim.steps
+                sampler.name(),
+                sampler.timesteps(t_max).len()
             ))
         } else if self.variance != ModelVariance::Beta {
-            Some("--variance does nothing with DDIM (its noise comes from η)".to_string())
+            Some(format!(
+                "--variance does nothing with {} ({})",
+                sampler.name(),
+                sampler.noise("")
+            ))
         } else {
             None
         }
@@ -279,10 +285,9 @@ impl How {
 
     /// The reverse steps' noise, as the sampling message names it.
     fn noise(&self, preset: Preset) -> String {
-        match self.sampler {
-            SamplerKind::Ddim(d) => format!("noise from η = {}", d.eta),
-            _ => format!("σ² = {}", variance_name(preset, self.variance)),
-        }
+        self.sampler
+            .info()
+            .noise(&variance_name(preset, self.variance))
     }
 }
 
@@ -560,11 +565,12 @@ fn sample_checkpoint(
         opts: SampleOptions {
             variance: how.variance,
             objective: config.objective,
+            clip_x0: how.clip_x0,
             keep,
             progress: None,
         },
     };
-    let progress = Progress::new(job.network_calls(&s) as u64, "sampling", "steps", true);
+    let progress = Progress::new(job.steps(&s) as u64, "sampling", "steps", true);
     let job = SampleJob {
         opts: SampleOptions {
             progress: Some(&progress),
@@ -583,17 +589,13 @@ fn sample_checkpoint(
         if how.clip_x0 {
             eprintln!("x̂₀ clipped to [−1, 1] at every step (--clip-x0 false to turn it off)");
         }
-        if let Some(note) = how.ignored(config.preset) {
+        if let Some(note) = how.ignored(config.preset, config.t_max) {
             eprintln!("note: {note}");
         }
         if config.preset.is_conditional() {
             eprintln!("digits {}, guidance scale {}", how.class.map_or("0–9 in turn".to_string(), |c| c.to_string()), how.guidance);
             let guided = ddpm_train::sample::Guided { model, classes: how.classes(), scale: how.guidance };
-            let clipped = ClipX0 { model: &guided, schedule: &s, objective: config.objective };
-            match how.clip_x0 {
-                true => sample_in_batches(&dev, &clipped, &s, &job, &mut rng, write)?,
-                false => sample_in_batches(&dev, &guided, &s, &job, &mut rng, write)?,
-            }
+            sample_in_batches(&dev, &guided, &s, &job, &mut rng, write)?
         } else {
             if how.class.is_some() {
                 bail!(
@@ -601,11 +603,7 @@ fn sample_checkpoint(
                     checkpoint.display(), config.preset
                 );
             }
-            let clipped = ClipX0 { model, schedule: &s, objective: config.objective };
-            match how.clip_x0 {
-                true => sample_in_batches(&dev, &clipped, &s, &job, &mut rng, write)?,
-                false => sample_in_batches(&dev, model, &s, &job, &mut rng, write)?,
-            }
+            sample_in_batches(&dev, model, &s, &job, &mut rng, write)?
         }
     });
     progress.finish();
@@ -1047,13 +1045,13 @@ mod tests {
             (SamplerKind::Ancestral, false)
         );
         // What DDIM does not use is said, not dropped in silence.
-        assert_eq!(drawn.ignored(Preset::Small), None);
+        assert_eq!(drawn.ignored(Preset::Small, 1000), None);
         assert!(drawn
-            .ignored(Preset::SmallLearned)
+            .ignored(Preset::SmallLearned, 1000)
             .is_some_and(|n| n.contains("--sampler strided:50")));
         let posterior = how(&["sample", "--variance", "posterior"], Purpose::Draw);
-        assert!(posterior.ignored(Preset::Small).is_some());
-        assert_eq!(undone.ignored(Preset::SmallLearned), None);
+        assert!(posterior.ignored(Preset::Small, 1000).is_some());
+        assert_eq!(undone.ignored(Preset::SmallLearned, 1000), None);
         match parse(&["eval", "--clip-x0", "--samples", "4"]) {
             Command::Eval(a) => {
                 assert_eq!((a.how.clip_x0, a.samples), (Some(true), 4));

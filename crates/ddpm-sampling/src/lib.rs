@@ -1,0 +1,33 @@
+//! # The sampling layer
+//!
+//! One place owns what a network's output *means* and one interface serves every sampler —
+//! what the chapters from 6 on build on:
+//!
+//! - [`embedding`]: the sinusoidal time embedding that tells a network which step it is at
+//!   (chapter 6's MLP and chapter 7's UNet);
+//! - [`denoiser`]: what a sampler asks of a network ([`Denoiser`]);
+//! - [`diffusion`]: [`Diffusion::p_mean_variance`], the output read as ε̂, x̂₀, μ and σ² (with
+//!   x̂₀ clipped if asked) — for every sampler and the bound;
+//! - [`sampler`]: the [`Sampler`] trait (a `step` and the steps it visits), the loop that runs
+//!   any of them, and Algorithm 2 ([`Ancestral`]);
+//! - [`respace`] and [`ddim`]: the strided sampler and DDIM, which visit fewer steps;
+//! - [`registry`]: the samplers by name ([`SamplerKind`]: "ancestral", "strided:50",
+//!   "ddim:50:1") as `Box<dyn Sampler<D>>`.
+
+pub use dfdx;
+
+pub mod ddim;
+pub mod denoiser;
+pub mod diffusion;
+pub mod embedding;
+pub mod registry;
+pub mod respace;
+pub mod sampler;
+
+pub use ddim::Ddim;
+pub use denoiser::Denoiser;
+pub use diffusion::{split_variance, Diffusion, Prediction, StepAt, Variance};
+pub use embedding::timestep_embedding;
+pub use registry::SamplerKind;
+pub use respace::{respaced_schedule, respaced_steps, slerp, Strided};
+pub use sampler::{chain_schedule, noise, Ancestral, Chain, SampleOptions, Sampler, Steps};

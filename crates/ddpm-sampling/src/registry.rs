@@ -1,0 +1,159 @@
+//! The samplers by name: the one grammar the command line, the evaluation and chapter 9's
+//! results reader use. A new sampler joins here (its variant, its name, `build` and `steps`).
+
+use std::fmt;
+use std::str::FromStr;
+
+use ddpm_schedule::Schedule;
+use dfdx::prelude::*;
+use rand::RngCore;
+
+use crate::sampler::{Ancestral, Chain, SampleOptions, Sampler, Steps};
+use crate::{Ddim, Denoiser, Strided};
+
+/// The samplers, by the names the command line uses: `ancestral`, `strided:S` (S steps) and
+/// `ddim:S` or `ddim:S:η` (η = 0 unless given).
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub enum SamplerKind {
+    /// Algorithm 2 (Ho et al. 2020): T steps.
+    #[default]
+    Ancestral,
+    /// Algorithm 2 on a respaced schedule (Nichol & Dhariwal 2021).
+    Strided(Strided),
+    /// DDIM (Song, Meng & Ermon 2021).
+    Ddim(Ddim),
+}
+
+// ANCHOR: registry
+impl SamplerKind {
+    /// The sampler itself, on device `D`.
+    pub fn build<D: Device<f32>>(self) -> Box<dyn Sampler<D>> {
+        match self {
+            SamplerKind::Ancestral => Box::new(Ancestral),
+            SamplerKind::Strided(k) => Box::new(k),
+            SamplerKind::Ddim(k) => Box::new(k),
+        }
+    }
+
+    /// What the sampler is without a device: its steps, its cost, its noise.
+    pub fn info(&self) -> &dyn Steps {
+        match self {
+            SamplerKind::Ancestral => &Ancestral,
+            SamplerKind::Strided(k) => k,
+            SamplerKind::Ddim(k) => k,
+        }
+    }
+}
+
+impl FromStr for SamplerKind {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let bad = || {
+            format!(
+                "unknown sampler '{s}': expected ancestral, strided:STEPS, ddim:STEPS or \
+                 ddim:STEPS:ETA (STEPS ≥ 1, ETA in [0, 1])"
+            )
+        };
+        let steps = |p: &str| p.parse::<usize>().ok().filter(|&n| n >= 1).ok_or_else(bad);
+        let eta = |p: &str| {
+            p.parse::<f64>()
+                .ok()
+                .filter(|e| (0.0..=1.0).contains(e))
+                .ok_or_else(bad)
+        };
+        let parts: Vec<&str> = s.split(':').collect();
+        match parts[..] {
+            ["ancestral"] => Ok(SamplerKind::Ancestral),
+            ["strided", n] => Ok(SamplerKind::Strided(Strided { steps: steps(n)? })),
+            ["ddim", n] => Ok(SamplerKind::Ddim(Ddim {
+                steps: steps(n)?,
+                eta: 0.0,
+            })),
+            ["ddim", n, e] => Ok(SamplerKind::Ddim(Ddim {
+                steps: steps(n)?,
+                eta: eta(e)?,
+            })),
+            _ => Err(bad()),
+        }
+    }
+}
+// ANCHOR_END: registry
+
+impl SamplerKind {
+    /// Runs the named sampler (see [`Sampler::sample`]).
+    pub fn sample<D: Device<f32>>(
+        self,
+        dev: &D,
+        model: &dyn Denoiser<D>,
+        s: &Schedule,
+        shape: (usize, usize),
+        rng: &mut dyn RngCore,
+        opts: &SampleOptions,
+    ) -> Chain {
+        self.build::<D>().sample(dev, model, s, shape, rng, opts)
+    }
+
+    /// Steps of one sample on schedule `s` (each one network call of a plain network).
+    pub fn steps(self, s: &Schedule) -> usize {
+        self.info().timesteps(s.t_max()).len()
+    }
+}
+
+impl fmt::Display for SamplerKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.info().name())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ddpm_schedule::BetaSchedule;
+
+    /// The samplers' names on the command line, both ways, and what each says of itself.
+    #[test]
+    fn sampler_names_round_trip() {
+        for name in [
+            "ancestral",
+            "strided:100",
+            "ddim:50",
+            "ddim:20:0.5",
+            "ddim:50:1",
+        ] {
+            let k: SamplerKind = name.parse().unwrap();
+            assert_eq!(k.to_string(), name);
+            assert_eq!(k.build::<Cpu>().name(), name);
+        }
+        assert_eq!(
+            "ddim:50:0".parse::<SamplerKind>().unwrap(),
+            SamplerKind::Ddim(Ddim {
+                steps: 50,
+                eta: 0.0
+            })
+        );
+        for bad in [
+            "ddim",
+            "ddim:0",
+            "strided:x",
+            "ddim:10:2",
+            "euler",
+            "ancestral:3",
+        ] {
+            let e = bad.parse::<SamplerKind>().unwrap_err();
+            assert!(e.contains(bad) && e.contains("ddim:STEPS"), "{e}");
+        }
+        let s = Schedule::new(BetaSchedule::Linear, 1000).unwrap();
+        assert_eq!("strided:100".parse::<SamplerKind>().unwrap().steps(&s), 100);
+        assert_eq!(SamplerKind::Ancestral.steps(&s), 1000);
+        let deterministic: Vec<bool> = ["ancestral", "strided:10", "ddim:10", "ddim:10:0.5"]
+            .iter()
+            .map(|n| n.parse::<SamplerKind>().unwrap().info().is_deterministic())
+            .collect();
+        assert_eq!(deterministic, [false, false, true, false]);
+        let uses: Vec<bool> = ["ancestral", "strided:10", "ddim:10:1"]
+            .iter()
+            .map(|n| n.parse::<SamplerKind>().unwrap().info().uses_variance())
+            .collect();
+        assert_eq!(uses, [true, true, false]);
+    }
+}
