@@ -8,26 +8,25 @@
 //! - [`denoiser`]: what a sampler asks of a network ([`Denoiser`]);
 //! - [`diffusion`]: [`Diffusion::p_mean_variance`], the output read as ε̂, x̂₀, μ and σ² (with
 //!   x̂₀ clipped if asked) — for every sampler and the bound;
-//! - [`sampler`]: the [`Sampler`] trait (a `step` and the steps it visits), the loop that runs
-//!   any of them, and Algorithm 2 ([`Ancestral`]);
-//! - [`respace`] and [`ddim`]: the strided sampler and DDIM, which visit fewer steps;
-//! - [`registry`]: the samplers by name ([`SamplerKind`]: "ancestral", "strided:50",
+//! - [`sampler`]: the [`Sampler`] trait (a `step` and the steps it visits) and the loop that
+//!   runs any of them;
+//! - [`respace`]: the subsequence of steps a shorter sampler visits, and its chain's schedule;
+//! - [`samplers`]: Algorithm 2 ([`Ancestral`]), the strided sampler and DDIM, one file each, and
+//!   the registry that knows them by name ([`SamplerKind`]: "ancestral", "strided:50",
 //!   "ddim:50:1") as `Box<dyn Sampler<D>>`.
 
 pub use dfdx;
 
-pub mod ddim;
 pub mod denoiser;
 pub mod diffusion;
 pub mod embedding;
-pub mod registry;
 pub mod respace;
 pub mod sampler;
+pub mod samplers;
 
-pub use ddim::Ddim;
 pub use denoiser::Denoiser;
 pub use diffusion::{split_variance, Diffusion, Prediction, StepAt, Variance};
 pub use embedding::timestep_embedding;
-pub use registry::SamplerKind;
-pub use respace::{respaced_schedule, respaced_steps, slerp, Strided};
-pub use sampler::{chain_schedule, noise, Ancestral, Chain, SampleOptions, Sampler, Steps};
+pub use respace::{respaced_schedule, respaced_steps, slerp};
+pub use sampler::{chain_schedule, noise, Chain, SampleOptions, Sampler, Steps};
+pub use samplers::*;

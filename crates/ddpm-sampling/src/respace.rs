@@ -1,14 +1,7 @@
 //! Samplers that take fewer steps than T visit a subsequence τ_1 < … < τ_S = T of the training
-//! steps. Algorithm 2 on a respaced schedule (Nichol & Dhariwal 2021) is the strided sampler;
-//! DDIM (Song, Meng & Ermon 2021) is in [`ddim`](crate::ddim).
+//! steps, evenly spaced; the chain over them has its own schedule (Nichol & Dhariwal 2021).
 
-use ddpm_forward::Rows;
 use ddpm_schedule::Schedule;
-use dfdx::prelude::*;
-use rand::RngCore;
-
-use crate::sampler::{Ancestral, Sampler, Steps};
-use crate::{Denoiser, Diffusion, StepAt};
 
 // ANCHOR: respaced_steps
 /// `steps` of the T training steps, evenly spaced and rounded: τ_1 < … < τ_S with τ_S = T
@@ -41,42 +34,6 @@ pub fn respaced_schedule(s: &Schedule, taus: &[usize]) -> Schedule {
     Schedule::from_betas(betas).expect("a respaced schedule keeps each β in (0, 1)")
 }
 // ANCHOR_END: respaced_steps
-
-/// Algorithm 2 on the respaced schedule: S steps, each a Gaussian reverse step of the
-/// shortened chain (the network is still asked at the original t = τ_i).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Strided {
-    pub steps: usize,
-}
-
-// ANCHOR: strided
-impl Steps for Strided {
-    fn name(&self) -> String {
-        format!("strided:{}", self.steps)
-    }
-    fn timesteps(&self, t_max: usize) -> Vec<usize> {
-        respaced_steps(t_max, self.steps)
-    }
-    fn is_deterministic(&self) -> bool {
-        false
-    }
-}
-
-impl<D: Device<f32>> Sampler<D> for Strided {
-    /// Algorithm 2's step on the respaced chain: μ and σ² from the chain's β'_i (the loop hands
-    /// the step the chain's schedule), the network asked at τ_i.
-    fn step(
-        &self,
-        d: &Diffusion,
-        model: &dyn Denoiser<D>,
-        at: StepAt,
-        x: Rows<D>,
-        rng: &mut dyn RngCore,
-    ) -> Rows<D> {
-        Ancestral.step(d, model, at, x, rng)
-    }
-}
-// ANCHOR_END: strided
 
 // ANCHOR: slerp
 /// Spherical interpolation between two noise vectors, λ ∈ [0, 1]: stays on the shell where

@@ -73,9 +73,10 @@ pub trait Steps {
     fn timesteps(&self, t_max: usize) -> Vec<usize>;
     /// Whether the samples are a function of x_T alone (no fresh noise on the way).
     fn is_deterministic(&self) -> bool;
-    /// Network evaluations per step, for a network whose `denoise` is one evaluation.
-    fn network_calls_per_step(&self) -> usize {
-        1
+    /// Network evaluations for one sample at T = `t_max`, for a network whose `denoise` is one
+    /// evaluation (one a step unless the sampler says otherwise).
+    fn network_calls(&self, t_max: usize) -> usize {
+        self.timesteps(t_max).len()
     }
     /// Whether its noise is σ² of the [`Diffusion`] (fixed or learned); DDIM's comes from η.
     fn uses_variance(&self) -> bool {
@@ -174,41 +175,3 @@ pub fn chain_schedule(s: &Schedule, taus: &[usize]) -> Schedule {
         respaced_schedule(s, taus)
     }
 }
-
-/// Algorithm 2 of Ho et al.: every step from T down to 1.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct Ancestral;
-
-impl Steps for Ancestral {
-    fn name(&self) -> String {
-        "ancestral".into()
-    }
-    fn timesteps(&self, t_max: usize) -> Vec<usize> {
-        (1..=t_max).collect()
-    }
-    fn is_deterministic(&self) -> bool {
-        false
-    }
-}
-
-// ANCHOR: algorithm2
-impl<D: Device<f32>> Sampler<D> for Ancestral {
-    /// Algorithm 2's step 3–4 (and, on a respaced chain, the strided sampler's):
-    /// z ~ N(0, I) if i > 1 else z = 0, x_{t−1} = μ_θ(x_t, t) + σ_t z with
-    /// μ_θ = (1/√α_t)(x_t − β_t/√(1 − ᾱ_t) · ε_θ(x_t, t)).
-    fn step(
-        &self,
-        d: &Diffusion,
-        model: &dyn Denoiser<D>,
-        at: StepAt,
-        x: Rows<D>,
-        rng: &mut dyn RngCore,
-    ) -> Rows<D> {
-        let shape = *x.shape();
-        let out = model.denoise(x.clone(), &vec![at.t; shape.0]);
-        let prediction = d.p_mean_variance(&x, at, out);
-        let z = (at.i > 1).then(|| noise(x.device(), shape, rng));
-        prediction.sample(at, z)
-    }
-}
-// ANCHOR_END: algorithm2

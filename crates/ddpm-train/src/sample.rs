@@ -62,7 +62,8 @@ impl<'a> SampleJob<'a> {
 
     /// Network evaluations the whole job costs with `model` (guidance evaluates twice a step).
     pub fn network_calls<D: Device<f32>>(&self, s: &Schedule, model: &dyn Denoiser<D>) -> usize {
-        self.steps(s) * self.sampler.info().network_calls_per_step() * model.network_calls()
+        let batches = self.count.div_ceil(self.batch.max(1));
+        batches * self.sampler.info().network_calls(s.t_max()) * model.network_calls()
     }
 }
 

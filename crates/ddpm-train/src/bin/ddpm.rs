@@ -187,11 +187,9 @@ struct SampleArgs {
 /// How a checkpoint is sampled.
 #[derive(Args, Clone, Copy)]
 struct SamplingArgs {
-    /// The sampler: ancestral (Algorithm 2, all T steps), strided:S (Algorithm 2 on S evenly
-    /// spaced steps), ddim:S (DDIM in S steps, deterministic) or ddim:S:ETA (η = ETA in [0, 1]).
-    /// [default: ddim:50:1 for sample (chapter 9's measurements), ancestral for eval (chapter 8's
-    /// reference)]
-    #[arg(long)]
+    /// The sampler, by name (`--help` lists them). [default: ddim:50:1 for sample (chapter 9's
+    /// measurements), ancestral for eval (chapter 8's reference)]
+    #[arg(long, long_help = sampler_help())]
     sampler: Option<SamplerKind>,
     /// σ_t² of the reverse steps: beta (σ² = β_t) or posterior (σ² = β̃_t). A checkpoint that
     /// learns its variance (preset small-learned) uses its own and ignores this; so does DDIM,
@@ -1000,6 +998,15 @@ fn quickstart(a: QuickstartArgs, started: Instant) -> Result<()> {
         );
     }
     Ok(())
+}
+
+/// `--sampler`'s long help: the registry's own list of names.
+fn sampler_help() -> String {
+    format!(
+        "The sampler: {}. [default: ddim:50:1 for sample (chapter 9's measurements), ancestral \
+         for eval (chapter 8's reference)]",
+        ddpm_sampling::SAMPLER_NAMES
+    )
 }
 
 /// The reverse variance a run samples with, as reports name it.

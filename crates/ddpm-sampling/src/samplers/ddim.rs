@@ -7,8 +7,7 @@ use dfdx::prelude::*;
 use rand::RngCore;
 
 use crate::respace::respaced_steps;
-use crate::sampler::{noise, Sampler, Steps};
-use crate::{Denoiser, Diffusion, StepAt};
+use crate::{noise, Denoiser, Diffusion, Sampler, StepAt, Steps};
 
 /// DDIM in `steps` steps with stochasticity η.
 #[derive(Clone, Copy, Debug, PartialEq)]

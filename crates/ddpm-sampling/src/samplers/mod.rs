@@ -1,5 +1,6 @@
-//! The samplers by name: the one grammar the command line, the evaluation and chapter 9's
-//! results reader use. A new sampler joins here (its variant, its name, `build` and `steps`).
+//! The samplers, one file each, and the registry that knows them by name: the one grammar the
+//! command line, the evaluation and chapter 9's results reader use. A new sampler is a file
+//! here and its lines in this one (its module, its variant, its name, `build` and `info`).
 
 use std::fmt;
 use std::str::FromStr;
@@ -8,8 +9,23 @@ use ddpm_schedule::Schedule;
 use dfdx::prelude::*;
 use rand::RngCore;
 
-use crate::sampler::{Ancestral, Chain, SampleOptions, Sampler, Steps};
-use crate::{Ddim, Denoiser, Strided};
+use crate::{Chain, Denoiser, SampleOptions, Sampler, Steps};
+
+mod ancestral;
+mod ddim;
+mod heun;
+mod strided;
+
+pub use ancestral::Ancestral;
+pub use ddim::Ddim;
+pub use heun::Heun;
+pub use strided::Strided;
+
+/// The names [`SamplerKind`] reads, for help texts and error messages.
+pub const SAMPLER_NAMES: &str =
+    "ancestral (Algorithm 2, all T steps), strided:STEPS (Algorithm 2 on STEPS evenly spaced \
+     steps), ddim:STEPS (DDIM, deterministic), ddim:STEPS:ETA (η = ETA in [0, 1]) or heun:STEPS (Heun's \
+     second-order method on DDIM's ODE, 2 network calls a step); STEPS ≥ 1";
 
 /// The samplers, by the names the command line uses: `ancestral`, `strided:S` (S steps) and
 /// `ddim:S` or `ddim:S:η` (η = 0 unless given).
@@ -22,6 +38,8 @@ pub enum SamplerKind {
     Strided(Strided),
     /// DDIM (Song, Meng & Ermon 2021).
     Ddim(Ddim),
+    /// Heun's method on DDIM's ODE (Karras et al. 2022).
+    Heun(Heun),
 }
 
 // ANCHOR: registry
@@ -32,6 +50,7 @@ impl SamplerKind {
             SamplerKind::Ancestral => Box::new(Ancestral),
             SamplerKind::Strided(k) => Box::new(k),
             SamplerKind::Ddim(k) => Box::new(k),
+            SamplerKind::Heun(k) => Box::new(k),
         }
     }
 
@@ -41,6 +60,7 @@ impl SamplerKind {
             SamplerKind::Ancestral => &Ancestral,
             SamplerKind::Strided(k) => k,
             SamplerKind::Ddim(k) => k,
+            SamplerKind::Heun(k) => k,
         }
     }
 }
@@ -48,12 +68,7 @@ impl SamplerKind {
 impl FromStr for SamplerKind {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, String> {
-        let bad = || {
-            format!(
-                "unknown sampler '{s}': expected ancestral, strided:STEPS, ddim:STEPS or \
-                 ddim:STEPS:ETA (STEPS ≥ 1, ETA in [0, 1])"
-            )
-        };
+        let bad = || format!("unknown sampler '{s}': expected {SAMPLER_NAMES}");
         let steps = |p: &str| p.parse::<usize>().ok().filter(|&n| n >= 1).ok_or_else(bad);
         let eta = |p: &str| {
             p.parse::<f64>()
@@ -73,6 +88,7 @@ impl FromStr for SamplerKind {
                 steps: steps(n)?,
                 eta: eta(e)?,
             })),
+            ["heun", n] => Ok(SamplerKind::Heun(Heun { steps: steps(n)? })),
             _ => Err(bad()),
         }
     }
@@ -145,11 +161,22 @@ mod tests {
         let s = Schedule::new(BetaSchedule::Linear, 1000).unwrap();
         assert_eq!("strided:100".parse::<SamplerKind>().unwrap().steps(&s), 100);
         assert_eq!(SamplerKind::Ancestral.steps(&s), 1000);
-        let deterministic: Vec<bool> = ["ancestral", "strided:10", "ddim:10", "ddim:10:0.5"]
+        let deterministic: Vec<bool> = [
+            "ancestral",
+            "strided:10",
+            "ddim:10",
+            "ddim:10:0.5",
+            "heun:10",
+        ]
+        .iter()
+        .map(|n| n.parse::<SamplerKind>().unwrap().info().is_deterministic())
+        .collect();
+        assert_eq!(deterministic, [false, false, true, false, true]);
+        let calls: Vec<usize> = ["ancestral", "strided:10", "ddim:10", "heun:10"]
             .iter()
-            .map(|n| n.parse::<SamplerKind>().unwrap().info().is_deterministic())
+            .map(|n| n.parse::<SamplerKind>().unwrap().info().network_calls(1000))
             .collect();
-        assert_eq!(deterministic, [false, false, true, false]);
+        assert_eq!(calls, [1000, 10, 10, 19]);
         let uses: Vec<bool> = ["ancestral", "strided:10", "ddim:10:1"]
             .iter()
             .map(|n| n.parse::<SamplerKind>().unwrap().info().uses_variance())
