@@ -4,6 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
+use ddpm_train::eval::EvalReport;
 use serde::Deserialize;
 
 use ddpm_plot::thousands;
@@ -187,31 +188,6 @@ struct TimingJson {
     seconds_per_step: f64,
 }
 
-#[derive(Deserialize)]
-struct EvalJson {
-    step: Option<usize>,
-    #[serde(default)]
-    clip_x0: bool,
-    sampler: Option<String>,
-    variance: Option<String>,
-    bits_per_dim: Option<BpdJson>,
-    guidance: Option<f64>,
-    guided: Option<GuidedJson>,
-    samples: crate::results::QualityJson,
-}
-
-#[derive(Deserialize)]
-struct BpdJson {
-    mean: f64,
-    standard_error: f64,
-}
-
-#[derive(Deserialize)]
-struct GuidedJson {
-    class_accuracy: f64,
-    within_class_spread: f64,
-}
-
 fn read_json<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<T, ResultsError> {
     let bad = |problem: String| ResultsError::File {
         path: path.to_path_buf(),
@@ -223,7 +199,7 @@ fn read_json<T: for<'de> Deserialize<'de>>(path: &Path) -> Result<T, ResultsErro
 
 /// The `eval.json` of each run folder under `dir` (folders without one are skipped); none at
 /// all is [`ResultsError::Empty`], a broken one an error naming it.
-fn evals_in(dir: &Path) -> Result<Vec<(PathBuf, EvalJson)>, ResultsError> {
+fn evals_in(dir: &Path) -> Result<Vec<(PathBuf, EvalReport)>, ResultsError> {
     let entries = std::fs::read_dir(dir).map_err(|e| ResultsError::File {
         path: dir.to_path_buf(),
         problem: e.to_string(),
@@ -282,7 +258,10 @@ pub fn load_ablation(root: &Path) -> Result<Vec<VariantResult>, ResultsError> {
         if !eval_path.is_file() {
             continue;
         }
-        let eval: EvalJson = read_json(&eval_path)?;
+        let EvalReport {
+            measured: eval,
+            judged,
+        } = read_json(&eval_path)?;
         let trained: TimingJson = read_json(&run.join("timing.json"))?;
         let time_ratio = match (seconds(v.timing), seconds(v.timed_against)) {
             (Ok(t), Ok(s)) => Some(t / s),
@@ -301,7 +280,7 @@ pub fn load_ablation(root: &Path) -> Result<Vec<VariantResult>, ResultsError> {
             final_loss,
             steps,
             bits_per_dim: (bpd.mean, bpd.standard_error),
-            samples: eval.samples.into(),
+            samples: judged.samples.into(),
         });
     }
     if out.is_empty() {
@@ -508,7 +487,14 @@ pub struct GuidanceResult {
 /// Every `guidance/*/eval.json` with a guidance scale, by scale.
 pub fn load_guidance(root: &Path) -> Result<Vec<GuidanceResult>, ResultsError> {
     let mut out = Vec::new();
-    for (path, eval) in evals_in(&guidance_dir(root))? {
+    for (
+        path,
+        EvalReport {
+            measured: eval,
+            judged,
+        },
+    ) in evals_in(&guidance_dir(root))?
+    {
         let (Some(scale), Some(g)) = (eval.guidance, eval.guided) else {
             return Err(ResultsError::File {
                 path,
@@ -516,10 +502,10 @@ pub fn load_guidance(root: &Path) -> Result<Vec<GuidanceResult>, ResultsError> {
             });
         };
         out.push(GuidanceResult {
-            scale,
+            scale: scale as f64,
             class_accuracy: g.class_accuracy,
             within_class_spread: g.within_class_spread,
-            samples: eval.samples.into(),
+            samples: judged.samples.into(),
         });
     }
     out.sort_by(|a, b| a.scale.total_cmp(&b.scale));
@@ -568,7 +554,14 @@ pub struct FewStepsResult {
 /// Every few-step evaluation, ordered by steps, then fixed β, fixed β̃, learned.
 pub fn load_fewsteps(root: &Path) -> Result<Vec<FewStepsResult>, ResultsError> {
     let mut out = Vec::new();
-    for (path, eval) in evals_in(&fewsteps_dir(root))? {
+    for (
+        path,
+        EvalReport {
+            measured: eval,
+            judged,
+        },
+    ) in evals_in(&fewsteps_dir(root))?
+    {
         let steps = eval
             .sampler
             .as_deref()
@@ -583,7 +576,7 @@ pub fn load_fewsteps(root: &Path) -> Result<Vec<FewStepsResult>, ResultsError> {
         out.push(FewStepsResult {
             variance,
             steps,
-            samples: eval.samples.into(),
+            samples: judged.samples.into(),
             bits_per_dim: eval.bits_per_dim.map(|b| (b.mean, b.standard_error)),
         });
     }
@@ -654,7 +647,14 @@ pub fn load_defaults(root: &Path, t_max: usize) -> Result<Vec<DefaultsResult>, R
         evals.push((path.clone(), read_json(&path)?));
     }
     let mut out = Vec::new();
-    for (path, eval) in evals {
+    for (
+        path,
+        EvalReport {
+            measured: eval,
+            judged,
+        },
+    ) in evals
+    {
         let parsed = eval
             .sampler
             .as_deref()
@@ -672,7 +672,7 @@ pub fn load_defaults(root: &Path, t_max: usize) -> Result<Vec<DefaultsResult>, R
             sampler,
             calls,
             clip_x0: eval.clip_x0,
-            samples: eval.samples.into(),
+            samples: judged.samples.into(),
         });
     }
     out.sort_by(|a, b| {

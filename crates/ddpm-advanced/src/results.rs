@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 
 use ddpm_toy::SamplerKind;
-use serde::Deserialize;
+use ddpm_train::eval::{EvalReport, Quality};
 use thiserror::Error;
 
 #[derive(Debug, Error)]
@@ -68,27 +68,12 @@ pub struct SamplerResult {
     pub real: Judgement,
 }
 
-#[derive(Deserialize)]
-struct EvalJson {
-    sampler: Option<String>,
-    samples: QualityJson,
-    held_out_real: QualityJson,
-}
-
-#[derive(Deserialize)]
-pub(crate) struct QualityJson {
-    pub(crate) count: usize,
-    pub(crate) confident_fraction: f64,
-    pub(crate) class_entropy_nats: f64,
-    pub(crate) frechet: f64,
-}
-
-impl From<QualityJson> for Judgement {
-    fn from(q: QualityJson) -> Self {
+impl From<Quality> for Judgement {
+    fn from(q: Quality) -> Self {
         Judgement {
             count: q.count,
-            confident: q.confident_fraction,
-            class_entropy: q.class_entropy_nats,
+            confident: q.confident,
+            class_entropy: q.class_entropy,
             frechet: q.frechet,
         }
     }
@@ -124,10 +109,9 @@ pub fn load_sampler_results(dir: &Path, t_max: usize) -> Result<Vec<SamplerResul
         if !path.is_file() {
             continue;
         }
-        let text = std::fs::read_to_string(&path).map_err(|e| bad(&path, e.to_string()))?;
-        let json: EvalJson = serde_json::from_str(&text)
-            .map_err(|e| bad(&path, format!("not an eval.json: {e}")))?;
-        let name = json.sampler.ok_or_else(|| {
+        let json =
+            EvalReport::read(&path).map_err(|e| bad(&path, format!("not an eval.json: {e}")))?;
+        let name = json.measured.sampler.ok_or_else(|| {
             bad(
                 &path,
                 "no sampler recorded (judged samples from a file?)".into(),
@@ -143,8 +127,8 @@ pub fn load_sampler_results(dir: &Path, t_max: usize) -> Result<Vec<SamplerResul
             run: entry.file_name().to_string_lossy().into_owned(),
             family,
             steps,
-            samples: json.samples.into(),
-            real: json.held_out_real.into(),
+            samples: json.judged.samples.into(),
+            real: json.judged.held_out_real.into(),
         });
     }
     if out.is_empty() {

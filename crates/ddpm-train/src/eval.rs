@@ -10,7 +10,7 @@ use ddpm_unet::ConvDevice;
 use ddpm_vlb::{vlb_terms_with_variance, ModelVariance, VlbTerms};
 use dfdx::prelude::*;
 use rand::Rng;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::classifier::{accuracy, DeviceClassifier, FEATURES};
 use crate::frechet::frechet_between;
@@ -88,7 +88,7 @@ pub fn bound_terms<D: ConvDevice, M: Denoiser<D>>(
 // ANCHOR_END: bits_per_dim
 
 /// How the classifier sees a set of images, and Fréchet distances of their features.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Quality {
     pub count: usize,
     /// Fraction classified with probability ≥ 0.9.
@@ -135,7 +135,7 @@ pub fn quality<D: ConvDevice>(
 
 // ANCHOR: guided_quality
 /// How well samples drawn for asked classes match them (chapter 9's guidance).
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct GuidedQuality {
     /// Fraction the classifier assigns to the class asked for.
     pub class_accuracy: f64,
@@ -211,7 +211,7 @@ fn mean_pairwise_distance(rows: &[&[f32]]) -> Option<f64> {
 
 /// What the classifier says of a set of samples, with the two rows that give it a scale: the
 /// same number of held-out real digits (the floor) and of real digits with N(0, 1) noise.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Judged {
     pub classifier_test_accuracy: f64,
     pub reference_test_images: usize,
@@ -316,9 +316,96 @@ pub fn split_test(test: &Dataset, reference: usize, count: usize) -> (Images, Im
     )
 }
 
+// ANCHOR: eval_report
+/// What `ddpm eval` writes to `eval.json`, and what chapter 9's results reader reads back: what
+/// was measured (and how), and the classifier's judgement. The one definition of the schema.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct EvalReport {
+    #[serde(flatten)]
+    pub measured: Measured,
+    #[serde(flatten)]
+    pub judged: Judged,
+}
+
+/// The checkpoint measured (and how), or the file whose samples were judged.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Measured {
+    pub checkpoint: Option<String>,
+    pub samples_from: Option<String>,
+    pub step: Option<usize>,
+    pub sampler: Option<String>,
+    pub variance: Option<String>,
+    pub seed: u64,
+    pub bits_per_dim: Option<BitsPerDim>,
+    /// A class-conditional checkpoint's guidance scale and how its samples match the asked digits.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub guidance: Option<f32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub guided: Option<GuidedQuality>,
+    /// Whether the sampler clipped x̂₀ to [−1, 1] (written only when it did).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub clip_x0: bool,
+}
+
+/// The bound on held-out test digits: its mean over `images` digits and the standard error.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct BitsPerDim {
+    pub images: usize,
+    pub mean: f64,
+    pub standard_error: f64,
+}
+// ANCHOR_END: eval_report
+
+impl EvalReport {
+    /// Reads an `eval.json`; the error names the file and what is wrong with it.
+    pub fn read(path: &std::path::Path) -> Result<Self, String> {
+        let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The schema is the one `ddpm eval` writes and the results readers read: every committed
+    /// eval.json (written by `ddpm eval` since chapter 8) reads as an [`EvalReport`]
+    /// and writes back as the same JSON, field for field.
+    #[test]
+    fn every_committed_eval_json_is_an_eval_report_and_back() {
+        fn walk(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
+            for entry in std::fs::read_dir(dir).unwrap().flatten() {
+                let path = entry.path();
+                if path.is_dir() {
+                    walk(&path, out);
+                } else if path.file_name().is_some_and(|n| n == "eval.json") {
+                    out.push(path);
+                }
+            }
+        }
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
+        let mut files = Vec::new();
+        walk(&root.join("results"), &mut files);
+        walk(&root.join("checkpoints"), &mut files);
+        assert!(files.len() >= 50, "{} eval.json files", files.len());
+        // Chapter 8's first report predates the `sampler` and `samples_from` fields: a field
+        // that is null reads the same as one that is absent.
+        let without_nulls = |v: serde_json::Value| match v {
+            serde_json::Value::Object(m) => m.into_iter().filter(|(_, v)| !v.is_null()).collect(),
+            _ => panic!("not an object"),
+        };
+        for path in files {
+            let report = EvalReport::read(&path).unwrap();
+            let text = std::fs::read_to_string(&path).unwrap();
+            let written: serde_json::Value = serde_json::from_str(&text).unwrap();
+            let back: serde_json::Map<_, _> = without_nulls(serde_json::to_value(&report).unwrap());
+            assert_eq!(back, without_nulls(written), "{}", path.display());
+        }
+        let broken = std::env::temp_dir().join("ddpm-eval-report-test.json");
+        std::fs::write(&broken, "{\"seed\": 1}").unwrap();
+        let err = EvalReport::read(&broken).unwrap_err();
+        assert!(err.contains("ddpm-eval-report-test.json"), "{err}");
+    }
 
     /// The split is disjoint, and both parts draw from both halves of the ordered test set.
     #[test]

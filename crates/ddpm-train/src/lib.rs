@@ -10,6 +10,8 @@
 //!   resumed run is the same run.
 //! - [`sample`]: Algorithm 2 (and chapter 9's faster samplers, which `ddpm sample` uses by
 //!   default) on images, with the frames of the denoising.
+//! - [`commands`]: what the `ddpm` subcommands do (sampling a checkpoint of any preset,
+//!   evaluating it), as library functions the binary calls.
 //! - [`classifier`] and [`frechet`]: a small MNIST classifier and the Fréchet distance between
 //!   its features of generated and real digits; [`eval`] puts them together with the
 //!   variational bound of chapter 4 in bits per dimension.
@@ -23,6 +25,7 @@ extern crate self as ddpm_train;
 pub mod adam;
 pub mod checkpoint;
 pub mod classifier;
+pub mod commands;
 pub mod config;
 pub mod eval;
 pub mod exercises;

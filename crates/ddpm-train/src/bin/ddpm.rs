@@ -19,21 +19,13 @@ use clap::parser::ValueSource;
 use clap::{ArgMatches, Args, CommandFactory, FromArgMatches, Parser, Subcommand};
 use ddpm_data::formats::{Format, SampleWriter};
 use ddpm_data::{Dataset, Images, Split};
-use ddpm_plot::Progress;
-use ddpm_sampling::{SampleOptions, SamplerKind};
-use ddpm_train::eval::{judge_samples, Judged};
+use ddpm_sampling::SamplerKind;
+use ddpm_train::commands::{self, sample_checkpoint, Dev, Sampling};
 use ddpm_train::sample::{
-    animation_steps_for, denoising_gif, grid_png, sample_in_batches, SampleJob, DEFAULT_CLIP_X0,
-    DEFAULT_SAMPLER,
+    animation_steps_for, denoising_gif, grid_png, DEFAULT_CLIP_X0, DEFAULT_SAMPLER,
 };
-use ddpm_train::{with_preset, Preset, TrainConfig};
+use ddpm_train::{with_preset, TrainConfig};
 use ddpm_vlb::ModelVariance;
-use serde::Serialize;
-
-#[cfg(not(feature = "cuda"))]
-type Dev = dfdx::tensor::Cpu;
-#[cfg(feature = "cuda")]
-type Dev = dfdx::tensor::Cuda;
 
 /// The bundled MNIST, relative to the repository root (where the README's commands run).
 const BUNDLED_MNIST: &str = "data/mnist";
@@ -221,20 +213,10 @@ enum Purpose {
     Judge,
 }
 
-/// [`SamplingArgs`] with every choice made.
-#[derive(Clone, Copy)]
-struct How {
-    sampler: SamplerKind,
-    variance: ModelVariance,
-    class: Option<u8>,
-    guidance: f32,
-    clip_x0: bool,
-}
-
 impl SamplingArgs {
-    fn resolve(self, purpose: Purpose) -> How {
+    fn resolve(self, purpose: Purpose) -> Sampling {
         let draw = purpose == Purpose::Draw;
-        How {
+        Sampling {
             sampler: self.sampler.unwrap_or(match draw {
                 true => DEFAULT_SAMPLER,
                 false => SamplerKind::Ancestral,
@@ -244,48 +226,6 @@ impl SamplingArgs {
             guidance: self.guidance,
             clip_x0: self.clip_x0.unwrap_or(draw && DEFAULT_CLIP_X0),
         }
-    }
-}
-
-impl How {
-    /// The classes the rows of a batch ask for.
-    fn classes(&self) -> Vec<usize> {
-        match self.class {
-            Some(c) => vec![c as usize],
-            None => (0..10).collect(),
-        }
-    }
-
-    /// What DDIM leaves unused, said rather than dropped in silence: its noise comes from η, not
-    /// from `--variance` or a learned variance.
-    fn ignored(&self, preset: Preset, t_max: usize) -> Option<String> {
-        let sampler = self.sampler.info();
-        if sampler.uses_variance() {
-            return None;
-        }
-        if preset.learns_variance() {
-            Some(format!(
-                "{} ignores this checkpoint's learned variance; --sampler strided:{} samples \
-                 with it",
-                sampler.name(),
-                sampler.timesteps(t_max).len()
-            ))
-        } else if self.variance != ModelVariance::Beta {
-            Some(format!(
-                "--variance does nothing with {} ({})",
-                sampler.name(),
-                sampler.noise("")
-            ))
-        } else {
-            None
-        }
-    }
-
-    /// The reverse steps' noise, as the sampling message names it.
-    fn noise(&self, preset: Preset) -> String {
-        self.sampler
-            .info()
-            .noise(&variance_name(preset, self.variance))
     }
 }
 
@@ -539,75 +479,6 @@ fn write_loss_plot(out: &Path) -> Result<()> {
     Ok(())
 }
 
-/// Samples from a checkpoint: `count` digits in batches of `batch`, each batch handed to
-/// `write` as it is done; returns the first batch's frames (for an animation).
-#[allow(clippy::too_many_arguments)]
-fn sample_checkpoint(
-    checkpoint: &Path,
-    count: usize,
-    batch: usize,
-    seed: u64,
-    how: How,
-    no_ema: bool,
-    keep: &[usize],
-    write: &mut dyn FnMut(&Images) -> Result<()>,
-) -> Result<Vec<(usize, Images)>> {
-    let config = ddpm_train::checkpoint::read_config(checkpoint)?;
-    let dev = Dev::seed_from_u64(seed);
-    let s = config.noise_schedule();
-    let mut rng = <rand::rngs::StdRng as rand::SeedableRng>::seed_from_u64(seed);
-    let job = SampleJob {
-        count,
-        batch,
-        sampler: how.sampler,
-        opts: SampleOptions {
-            variance: how.variance,
-            objective: config.objective,
-            clip_x0: how.clip_x0,
-            keep,
-            progress: None,
-        },
-    };
-    let progress = Progress::new(job.steps(&s) as u64, "sampling", "steps", true);
-    let job = SampleJob {
-        opts: SampleOptions {
-            progress: Some(&progress),
-            ..job.opts
-        },
-        ..job
-    };
-    let frames = with_preset!(config.preset, Dev, Net => {
-        let ckpt: ddpm_train::Checkpoint<Net> = ddpm_train::load_checkpoint(&dev, checkpoint)?;
-        let model = if no_ema { &ckpt.model } else { &ckpt.ema };
-        eprintln!(
-            "sampling {count} digits from {} (step {}, {} weights, {} sampler, {}, batches of {})",
-            checkpoint.display(), ckpt.step, if no_ema { "raw" } else { "EMA" },
-            how.sampler, how.noise(config.preset), batch.min(count)
-        );
-        if how.clip_x0 {
-            eprintln!("x̂₀ clipped to [−1, 1] at every step (--clip-x0 false to turn it off)");
-        }
-        if let Some(note) = how.ignored(config.preset, config.t_max) {
-            eprintln!("note: {note}");
-        }
-        if config.preset.is_conditional() {
-            eprintln!("digits {}, guidance scale {}", how.class.map_or("0–9 in turn".to_string(), |c| c.to_string()), how.guidance);
-            let guided = ddpm_train::sample::Guided { model, classes: how.classes(), scale: how.guidance };
-            sample_in_batches(&dev, &guided, &s, &job, &mut rng, write)?
-        } else {
-            if how.class.is_some() {
-                bail!(
-                    "{} is unconditional (preset {}): --class needs a class-conditional model, trained with --preset small-class",
-                    checkpoint.display(), config.preset
-                );
-            }
-            sample_in_batches(&dev, model, &s, &job, &mut rng, write)?
-        }
-    });
-    progress.finish();
-    Ok(frames)
-}
-
 fn sample(a: SampleArgs) -> Result<()> {
     if a.count == 0 || a.batch == 0 {
         bail!("--count and --batch must be at least 1");
@@ -724,157 +595,43 @@ fn classifier(a: ClassifierArgs) -> Result<()> {
     Ok(())
 }
 
-/// What `ddpm eval` writes to eval.json: what was measured, and the classifier's judgement.
-#[derive(Serialize)]
-struct EvalReport {
-    #[serde(flatten)]
-    measured: Measured,
-    #[serde(flatten)]
-    judged: Judged,
-}
-
-/// The checkpoint measured (and how), or the file whose samples were judged.
-#[derive(Serialize)]
-struct Measured {
-    checkpoint: Option<String>,
-    samples_from: Option<String>,
-    step: Option<usize>,
-    sampler: Option<String>,
-    variance: Option<String>,
-    seed: u64,
-    bits_per_dim: Option<serde_json::Value>,
-    /// A class-conditional checkpoint's guidance scale and how its samples match the asked digits.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    guidance: Option<f32>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    guided: Option<ddpm_train::eval::GuidedQuality>,
-    /// Whether the sampler clipped x̂₀ to [−1, 1] (written only when it did).
-    #[serde(skip_serializing_if = "std::ops::Not::not")]
-    clip_x0: bool,
-}
-
 fn eval(a: EvalArgs) -> Result<()> {
     let how = a.how.resolve(Purpose::Judge);
     let test = a.data.load(Split::Test)?;
     let dev = Dev::seed_from_u64(a.seed);
     let judge = ddpm_train::classifier::load_classifier(&dev, &a.classifier)?;
-    let mut report = Measured {
-        checkpoint: None,
-        samples_from: None,
-        step: None,
-        sampler: None,
-        variance: None,
-        seed: a.seed,
-        bits_per_dim: None,
-        guidance: None,
-        guided: None,
-        clip_x0: false,
-    };
-    let (samples, out_default) = if let Some(path) = &a.samples_from {
-        let (images, _) = ddpm_data::formats::read_images(path)?;
-        eprintln!("judging {} digits from {}", images.count, path.display());
-        report.samples_from = Some(path.display().to_string());
-        let dir = if path.is_dir() {
-            path.clone()
-        } else {
-            path.parent().unwrap_or(Path::new(".")).to_path_buf()
-        };
-        (images, dir)
-    } else {
-        if a.samples < 2 || a.batch == 0 {
-            bail!("--samples must be at least 2 and --batch at least 1");
-        }
-        if a.reference + a.samples.max(a.bpd_images) > test.len() {
-            bail!(
-                "--reference {} plus --samples {} needs more than the {} test images",
-                a.reference,
-                a.samples.max(a.bpd_images),
-                test.len()
-            );
-        }
-        let config = ddpm_train::checkpoint::read_config(&a.checkpoint)?;
-        let mut images = Images {
-            count: 0,
-            rows: 28,
-            cols: 28,
-            pixels: Vec::new(),
-        };
-        sample_checkpoint(
-            &a.checkpoint,
-            a.samples,
-            a.batch,
-            a.seed,
-            how,
-            false,
-            &[],
-            &mut |b| {
-                images.count += b.count;
-                images.pixels.extend_from_slice(&b.pixels);
-                Ok(())
+    // eval.json goes beside the checkpoint, or in the samples' folder (or beside their file).
+    let (report, beside) = match &a.samples_from {
+        Some(path) => (
+            commands::eval_samples(path, &test, &judge, a.reference, a.seed)?,
+            match path.is_dir() {
+                true => path.as_path(),
+                false => path.parent().unwrap_or(Path::new(".")),
             },
-        )?;
-        // The bound on held-out test digits (the same shuffle the judge uses).
-        let step = if a.bpd_images > 0 {
-            let (_, held_out) = ddpm_train::eval::split_test(&test, a.reference, a.bpd_images);
-            let s = config.noise_schedule();
-            let mut rng = <rand::rngs::StdRng as rand::SeedableRng>::seed_from_u64(a.seed);
-            let progress = Progress::new(s.t_max() as u64 + 1, "bits/dim", "steps", true);
-            let (bpd, step) = with_preset!(config.preset, Dev, Net => {
-                let ckpt: ddpm_train::Checkpoint<Net> = ddpm_train::load_checkpoint(&dev, &a.checkpoint)?;
-                let bpd = ddpm_train::eval::bits_per_dim(
-                    &dev, &ckpt.ema, &s, &held_out, how.variance, config.objective, &mut rng, Some(&progress),
-                );
-                (bpd, ckpt.step)
-            });
-            progress.finish();
-            let (mean, se) = ddpm_train::eval::mean_sem(&bpd);
-            report.bits_per_dim = Some(serde_json::json!({
-                "images": bpd.len(), "mean": mean, "standard_error": se,
-            }));
-            step
-        } else {
-            ddpm_train::checkpoint::read_step(&a.checkpoint)?
-        };
-        if config.preset.is_conditional() {
-            // Row r of each batch asked for digit r mod 10 (or the one --class digit).
-            let classes = how.classes();
-            let asked: Vec<usize> = (0..images.count)
-                .map(|g| classes[(g % a.batch) % classes.len()])
-                .collect();
-            let q = ddpm_train::eval::guided_quality(&judge, &images, &asked, &test, 200);
-            eprintln!(
-                "guidance {}: {:.1}% drawn as the asked digit, within-class spread {:.3} of real digits'",
-                how.guidance, 100.0 * q.class_accuracy, q.within_class_spread
-            );
-            report.guidance = Some(how.guidance);
-            report.guided = Some(q);
+        ),
+        None => {
+            let e = commands::EvalCheckpoint {
+                checkpoint: &a.checkpoint,
+                samples: a.samples,
+                batch: a.batch,
+                bpd_images: a.bpd_images,
+                reference: a.reference,
+                seed: a.seed,
+                how,
+            };
+            (
+                commands::eval_checkpoint(&e, &test, &judge)?,
+                a.checkpoint.parent().unwrap_or(Path::new(".")),
+            )
         }
-        report.checkpoint = Some(a.checkpoint.display().to_string());
-        report.step = Some(step);
-        report.sampler = Some(how.sampler.to_string());
-        report.variance = Some(variance_name(config.preset, how.variance));
-        report.clip_x0 = how.clip_x0;
-        let dir = a
-            .checkpoint
-            .parent()
-            .unwrap_or(Path::new("."))
-            .to_path_buf();
-        (images, dir)
-    };
-    let judged = judge_samples(&judge, &test, &samples, a.reference, a.seed).map_err(|e| {
-        anyhow::anyhow!("{e} (--reference sets how many test digits are the reference)")
-    })?;
-    let report = EvalReport {
-        measured: report,
-        judged,
     };
     println!("{}", report.judged.table());
     if let Some(b) = &report.measured.bits_per_dim {
         println!(
             "bits/dim on {} test digits: {:.3} ± {:.3} (σ² = {})",
-            b["images"],
-            b["mean"].as_f64().unwrap_or(f64::NAN),
-            b["standard_error"].as_f64().unwrap_or(f64::NAN),
+            b.images,
+            b.mean,
+            b.standard_error,
             report.measured.variance.as_deref().unwrap_or("?")
         );
     }
@@ -882,7 +639,7 @@ fn eval(a: EvalArgs) -> Result<()> {
         "classifier test accuracy {:.2}%",
         100.0 * report.judged.classifier_test_accuracy
     );
-    let out = a.out.clone().unwrap_or(out_default);
+    let out = a.out.clone().unwrap_or_else(|| beside.to_path_buf());
     std::fs::create_dir_all(&out).with_context(|| format!("creating {}", out.display()))?;
     let path = out.join("eval.json");
     std::fs::write(&path, serde_json::to_string_pretty(&report)? + "\n")
@@ -1009,17 +766,10 @@ fn sampler_help() -> String {
     )
 }
 
-/// The reverse variance a run samples with, as reports name it.
-fn variance_name(preset: Preset, fixed: ModelVariance) -> String {
-    match preset.learns_variance() {
-        true => "learned".to_string(),
-        false => fixed.to_string(),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use ddpm_train::Preset;
 
     /// The sampling defaults as a user meets them: `sample` and `quickstart` draw with chapter
     /// 9's choice, `eval` judges chapter 8's Algorithm 2; `--clip-x0` alone means true and does
