@@ -28,5 +28,5 @@ pub use denoiser::Denoiser;
 pub use diffusion::{split_variance, Diffusion, Prediction, StepAt, Variance};
 pub use embedding::timestep_embedding;
 pub use respace::{respaced_schedule, respaced_steps, slerp};
-pub use sampler::{chain_schedule, noise, Chain, SampleOptions, Sampler, Steps};
+pub use sampler::{chain_schedule, noise, Chain, SampleOptions, Sampler, Step, Steps};
 pub use samplers::*;

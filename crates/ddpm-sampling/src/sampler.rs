@@ -93,15 +93,8 @@ pub trait Steps {
 /// `Box<dyn Sampler<D>>`; a new sampler is one file that implements [`Steps`] and `step`, plus
 /// its line in the registry.
 pub trait Sampler<D: Device<f32>>: Steps {
-    /// x at `at.prev` from x at `at.t`, asking `model` as often as the sampler needs.
-    fn step(
-        &self,
-        d: &Diffusion,
-        model: &dyn Denoiser<D>,
-        at: StepAt,
-        x: Rows<D>,
-        rng: &mut dyn RngCore,
-    ) -> Rows<D>;
+    /// x at `s.at.prev` from x at `s.at.t`, asking the network as often as the sampler needs.
+    fn step(&self, s: &Step<D>, x: Rows<D>, rng: &mut dyn RngCore) -> Rows<D>;
 
     // ANCHOR: loop
     /// The chain from a given x_T (rows): each visited step from τ_S = T down to τ_1, keeping x_t
@@ -131,7 +124,7 @@ pub trait Sampler<D: Device<f32>>: Steps {
             if keep.contains(&at.t) {
                 frames.push((at.t, x.as_vec()));
             }
-            x = self.step(d, model, at, x, rng);
+            x = self.step(&Step { d, model, at }, x, rng);
             if let Some(p) = progress {
                 p.inc(1);
             }
@@ -158,6 +151,32 @@ pub trait Sampler<D: Device<f32>>: Steps {
         let x = noise(dev, shape, rng);
         let d = opts.diffusion(s, model);
         self.sample_from(model, &d, x, rng, opts.keep, opts.progress)
+    }
+}
+
+/// What a step is given: how outputs are read, the network, and where in the chain it is.
+pub struct Step<'a, D: Device<f32>> {
+    pub d: &'a Diffusion<'a>,
+    pub model: &'a dyn Denoiser<D>,
+    pub at: StepAt<'a>,
+}
+
+impl<D: Device<f32>> Step<'_, D> {
+    /// The network's output at x and training step t, for every row.
+    pub fn output(&self, x: &Rows<D>, t: usize) -> Rows<D> {
+        self.model.denoise(x.clone(), &vec![t; x.shape().0])
+    }
+
+    /// (ᾱ_t, ᾱ_p) of the training schedule at the step's t and prev (ᾱ_0 = 1).
+    pub fn alpha_bars(&self) -> (f64, f64) {
+        let s = self.d.schedule;
+        (s.alpha_bar(self.at.t), s.alpha_bar(self.at.prev))
+    }
+
+    /// ε̂ and x̂₀ at x and training step t, read by the diffusion (x̂₀ clipped if asked).
+    pub fn eps_x0(&self, x: &Rows<D>, t: usize) -> (Rows<D>, Rows<D>) {
+        let (eps, x0, _) = self.d.eps_x0(x, &vec![t; x.shape().0], self.output(x, t));
+        (eps, x0)
     }
 }
 

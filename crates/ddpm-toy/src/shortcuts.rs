@@ -199,6 +199,7 @@ mod tests {
                 };
                 let rng = || StdRng::seed_from_u64(5);
                 let learned = sampler
+                    .build()
                     .sample(
                         &dev,
                         &WithV(exact(), v),
@@ -209,6 +210,7 @@ mod tests {
                     )
                     .x0;
                 let want = sampler
+                    .build()
                     .sample(&dev, &exact(), &s, (300, 2), &mut rng(), &opts(fixed))
                     .x0;
                 let worst = learned

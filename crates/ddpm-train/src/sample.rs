@@ -81,6 +81,7 @@ pub fn sample_in_batches<D: Device<f32>, M: Denoiser<D>, E>(
     mut write: impl FnMut(&Images) -> Result<(), E>,
 ) -> Result<Vec<(usize, Images)>, E> {
     let batch = job.batch.max(1);
+    let sampler = job.sampler.build::<D>();
     let mut frames = Vec::new();
     for start in (0..job.count).step_by(batch) {
         let n = batch.min(job.count - start);
@@ -88,7 +89,7 @@ pub fn sample_in_batches<D: Device<f32>, M: Denoiser<D>, E>(
             keep: if start == 0 { job.opts.keep } else { &[] },
             ..job.opts
         };
-        let chain = job.sampler.sample(dev, model, s, (n, 28 * 28), rng, &opts);
+        let chain = sampler.sample(dev, model, s, (n, 28 * 28), rng, &opts);
         if start == 0 {
             frames = chain
                 .frames
@@ -266,7 +267,9 @@ mod tests {
                 ..SampleOptions::default()
             };
             let mut rng = rand::rngs::StdRng::seed_from_u64(0);
-            let chain = sampler.sample(&dev, &Zero, &s, (2, 4), &mut rng, &opts);
+            let chain = sampler
+                .build::<Cpu>()
+                .sample(&dev, &Zero, &s, (2, 4), &mut rng, &opts);
             let got: Vec<usize> = chain.frames.iter().map(|(t, _)| *t).collect();
             assert_eq!(got, keep, "{sampler}");
         }

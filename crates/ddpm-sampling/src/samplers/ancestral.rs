@@ -4,7 +4,7 @@ use ddpm_forward::Rows;
 use dfdx::prelude::*;
 use rand::RngCore;
 
-use crate::{noise, Denoiser, Diffusion, Sampler, StepAt, Steps};
+use crate::{noise, Sampler, Step, Steps};
 
 /// Algorithm 2 of Ho et al.: every step from T down to 1.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -27,19 +27,10 @@ impl<D: Device<f32>> Sampler<D> for Ancestral {
     /// Algorithm 2's step 3–4 (and, on a respaced chain, the strided sampler's):
     /// z ~ N(0, I) if i > 1 else z = 0, x_{t−1} = μ_θ(x_t, t) + σ_t z with
     /// μ_θ = (1/√α_t)(x_t − β_t/√(1 − ᾱ_t) · ε_θ(x_t, t)).
-    fn step(
-        &self,
-        d: &Diffusion,
-        model: &dyn Denoiser<D>,
-        at: StepAt,
-        x: Rows<D>,
-        rng: &mut dyn RngCore,
-    ) -> Rows<D> {
-        let shape = *x.shape();
-        let out = model.denoise(x.clone(), &vec![at.t; shape.0]);
-        let prediction = d.p_mean_variance(&x, at, out);
-        let z = (at.i > 1).then(|| noise(x.device(), shape, rng));
-        prediction.sample(at, z)
+    fn step(&self, s: &Step<D>, x: Rows<D>, rng: &mut dyn RngCore) -> Rows<D> {
+        let prediction = s.d.p_mean_variance(&x, s.at, s.output(&x, s.at.t));
+        let z = (s.at.i > 1).then(|| noise(x.device(), *x.shape(), rng));
+        prediction.sample(s.at, z)
     }
 }
 // ANCHOR_END: algorithm2

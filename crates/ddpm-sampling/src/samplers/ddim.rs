@@ -7,7 +7,7 @@ use dfdx::prelude::*;
 use rand::RngCore;
 
 use crate::respace::respaced_steps;
-use crate::{noise, Denoiser, Diffusion, Sampler, StepAt, Steps};
+use crate::{noise, Sampler, Step, Steps};
 
 /// DDIM in `steps` steps with stochasticity η.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -44,24 +44,14 @@ impl<D: Device<f32>> Sampler<D> for Ddim {
     /// σ = η √((1 − ᾱ_p)/(1 − ᾱ_t)) √(1 − ᾱ_t/ᾱ_p),
     /// x_p = √ᾱ_p x̂₀ + √(1 − ᾱ_p − σ²) ε̂ + σ z, for t = τ_i and p = τ_{i−1} (ᾱ_0 = 1).
     /// A learned variance plays no part: DDIM's σ comes from η.
-    fn step(
-        &self,
-        d: &Diffusion,
-        model: &dyn Denoiser<D>,
-        at: StepAt,
-        x: Rows<D>,
-        rng: &mut dyn RngCore,
-    ) -> Rows<D> {
-        let shape = *x.shape();
-        let ts = vec![at.t; shape.0];
-        let (eps, x0, _) = d.eps_x0(&x, &ts, model.denoise(x.clone(), &ts));
-        let s = d.schedule;
-        let (ab_t, ab_p) = (s.alpha_bar(at.t), s.alpha_bar(at.prev));
+    fn step(&self, s: &Step<D>, x: Rows<D>, rng: &mut dyn RngCore) -> Rows<D> {
+        let (eps, x0) = s.eps_x0(&x, s.at.t);
+        let (ab_t, ab_p) = s.alpha_bars();
         let sigma = self.eta * ((1.0 - ab_p) / (1.0 - ab_t) * (1.0 - ab_t / ab_p)).sqrt();
         let direction = (1.0 - ab_p - sigma * sigma).max(0.0).sqrt();
         let x_p = x0 * ab_p.sqrt() as f32 + eps * direction as f32;
         if sigma > 0.0 {
-            x_p + noise(x.device(), shape, rng) * sigma as f32
+            x_p + noise(x.device(), *x.shape(), rng) * sigma as f32
         } else {
             x_p
         }

@@ -8,7 +8,7 @@ use dfdx::prelude::*;
 use rand::RngCore;
 
 use crate::respace::respaced_steps;
-use crate::{Denoiser, Diffusion, Sampler, StepAt, Steps};
+use crate::{Sampler, Step, Steps};
 
 /// Heun's second-order method in `steps` steps: deterministic, 2 network calls a step (the last
 /// step, to σ = 0, is Euler's: the network cannot be asked at t = 0).
@@ -42,29 +42,17 @@ impl Steps for Heun {
 impl<D: Device<f32>> Sampler<D> for Heun {
     /// h = σ_p − σ_t; Euler: x̃' = x̃_t + h ε̂(x_t, t); Heun: x̃_p = x̃_t + h (ε̂(x_t, t) + ε̂(x', p))/2
     /// with x' = √ᾱ_p x̃'; x_p = √ᾱ_p x̃_p. At p = 0 (σ = 0) the Euler step is x̂₀ itself.
-    fn step(
-        &self,
-        d: &Diffusion,
-        model: &dyn Denoiser<D>,
-        at: StepAt,
-        x: Rows<D>,
-        _rng: &mut dyn RngCore,
-    ) -> Rows<D> {
-        let n = x.shape().0;
-        let eps = |x: &Rows<D>, t: usize| {
-            let ts = vec![t; n];
-            d.eps_x0(x, &ts, model.denoise(x.clone(), &ts)).0
-        };
-        let (ab_t, ab_p) = (d.schedule.alpha_bar(at.t), d.schedule.alpha_bar(at.prev));
+    fn step(&self, s: &Step<D>, x: Rows<D>, _rng: &mut dyn RngCore) -> Rows<D> {
+        let (ab_t, ab_p) = s.alpha_bars();
         let sigma = |ab: f64| ((1.0 - ab) / ab).sqrt();
         let h = sigma(ab_p) - sigma(ab_t);
         let x_tilde = x.clone() * (1.0 / ab_t.sqrt()) as f32;
-        let slope = eps(&x, at.t);
+        let (slope, _) = s.eps_x0(&x, s.at.t);
         let euler = x_tilde.clone() + slope.clone() * h as f32;
-        if at.prev == 0 {
+        if s.at.prev == 0 {
             return euler;
         }
-        let end_slope = eps(&(euler * ab_p.sqrt() as f32), at.prev);
+        let (end_slope, _) = s.eps_x0(&(euler * ab_p.sqrt() as f32), s.at.prev);
         (x_tilde + (slope + end_slope) * (h / 2.0) as f32) * ab_p.sqrt() as f32
     }
 }

@@ -7,9 +7,8 @@ use std::str::FromStr;
 
 use ddpm_schedule::Schedule;
 use dfdx::prelude::*;
-use rand::RngCore;
 
-use crate::{Chain, Denoiser, SampleOptions, Sampler, Steps};
+use crate::{Sampler, Steps};
 
 mod ancestral;
 mod ddim;
@@ -96,19 +95,6 @@ impl FromStr for SamplerKind {
 // ANCHOR_END: registry
 
 impl SamplerKind {
-    /// Runs the named sampler (see [`Sampler::sample`]).
-    pub fn sample<D: Device<f32>>(
-        self,
-        dev: &D,
-        model: &dyn Denoiser<D>,
-        s: &Schedule,
-        shape: (usize, usize),
-        rng: &mut dyn RngCore,
-        opts: &SampleOptions,
-    ) -> Chain {
-        self.build::<D>().sample(dev, model, s, shape, rng, opts)
-    }
-
     /// Steps of one sample on schedule `s` (each one network call of a plain network).
     pub fn steps(self, s: &Schedule) -> usize {
         self.info().timesteps(s.t_max()).len()

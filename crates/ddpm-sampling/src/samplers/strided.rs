@@ -6,7 +6,7 @@ use rand::RngCore;
 
 use super::Ancestral;
 use crate::respace::respaced_steps;
-use crate::{Denoiser, Diffusion, Sampler, StepAt, Steps};
+use crate::{Sampler, Step, Steps};
 
 /// Algorithm 2 on the respaced schedule: S steps, each a Gaussian reverse step of the
 /// shortened chain (the network is still asked at the original t = τ_i).
@@ -31,15 +31,8 @@ impl Steps for Strided {
 impl<D: Device<f32>> Sampler<D> for Strided {
     /// Algorithm 2's step on the respaced chain: μ and σ² from the chain's β'_i (the loop hands
     /// the step the chain's schedule), the network asked at τ_i.
-    fn step(
-        &self,
-        d: &Diffusion,
-        model: &dyn Denoiser<D>,
-        at: StepAt,
-        x: Rows<D>,
-        rng: &mut dyn RngCore,
-    ) -> Rows<D> {
-        Ancestral.step(d, model, at, x, rng)
+    fn step(&self, s: &Step<D>, x: Rows<D>, rng: &mut dyn RngCore) -> Rows<D> {
+        Ancestral.step(s, x, rng)
     }
 }
 // ANCHOR_END: strided
