@@ -57,7 +57,7 @@ pub fn guidance_scale(root: &Path) -> Result<Png, FigureError> {
     )?)
 }
 
-/// Quality against network calls for the strided and DDIM samplers, with Algorithm 2's full
+/// Quality against network calls for the strided, DDIM and Heun samplers, with Algorithm 2's full
 /// chain as one dot at T calls (the floor, real digits, is in the chapter's table).
 pub fn sampler_steps(root: &Path) -> Result<Png, FigureError> {
     let results = load_sampler_results(&samplers_dir(root), COMMITTED_T)?;
@@ -78,6 +78,7 @@ pub fn sampler_steps_chart(results: &[SamplerResult]) -> Result<Png, PlotError> 
                 SamplerFamily::Strided,
                 SamplerFamily::Ddim,
                 SamplerFamily::DdimEta1,
+                SamplerFamily::Heun,
                 SamplerFamily::Ancestral,
             ] {
                 let points: Vec<(f64, f64)> = results

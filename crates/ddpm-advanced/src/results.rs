@@ -25,6 +25,8 @@ pub enum SamplerFamily {
     Ddim,
     /// DDIM with η = 1 (fresh noise at every step).
     DdimEta1,
+    /// Heun's second-order method on DDIM's ODE (two network calls a step).
+    Heun,
 }
 
 impl SamplerFamily {
@@ -34,6 +36,7 @@ impl SamplerFamily {
             SamplerFamily::Strided => "strided Algorithm 2",
             SamplerFamily::Ddim => "DDIM, η = 0",
             SamplerFamily::DdimEta1 => "DDIM, η = 1",
+            SamplerFamily::Heun => "Heun (2nd order)",
         }
     }
 }
@@ -80,8 +83,8 @@ impl From<Quality> for Judgement {
 }
 
 /// Reads a sampler name as `ddpm` writes it ("ancestral", "strided:50", "ddim:20", "ddim:20:0",
-/// "ddim:20:1") with the sampling layer's own grammar ([`SamplerKind`]), and its step count at
-/// T = `t_max`. DDIM with η other than 0 or 1 (and any sampler without a family here) is not
+/// "ddim:20:1", "heun:10") with the sampling layer's own grammar ([`SamplerKind`]), and its
+/// network calls per sample at T = `t_max` (the sampler's own count: Heun's S steps cost 2S − 1). DDIM with η other than 0 or 1 (and any sampler without a family here) is not
 /// part of this comparison.
 pub fn parse_sampler(name: &str, t_max: usize) -> Option<(SamplerFamily, usize)> {
     let kind: SamplerKind = name.parse().ok()?;
@@ -90,9 +93,10 @@ pub fn parse_sampler(name: &str, t_max: usize) -> Option<(SamplerFamily, usize)>
         SamplerKind::Strided(_) => SamplerFamily::Strided,
         SamplerKind::Ddim(d) if d.eta == 0.0 => SamplerFamily::Ddim,
         SamplerKind::Ddim(d) if d.eta == 1.0 => SamplerFamily::DdimEta1,
+        SamplerKind::Heun(_) => SamplerFamily::Heun,
         _ => return None,
     };
-    Some((family, kind.info().timesteps(t_max).len()))
+    Some((family, kind.info().network_calls(t_max)))
 }
 
 /// Every `*/eval.json` under `dir` (one folder per run), ordered by sampler and step count.
@@ -194,6 +198,10 @@ mod tests {
         assert_eq!(
             parse_sampler("ddim:20:1", 1000),
             Some((SamplerFamily::DdimEta1, 20))
+        );
+        assert_eq!(
+            parse_sampler("heun:10", 1000),
+            Some((SamplerFamily::Heun, 19))
         );
         assert_eq!(parse_sampler("ddim:20:0.5", 1000), None);
         assert_eq!(parse_sampler("strided", 1000), None);

@@ -5,10 +5,10 @@
 use std::path::PathBuf;
 
 use ddpm_data::{Dataset, Split};
+use ddpm_sampling::Diffusion;
 use ddpm_train::checkpoint::read_config;
 use ddpm_train::eval::{bound_terms, split_test};
 use ddpm_train::{load_checkpoint, with_preset, Checkpoint};
-use ddpm_vlb::ModelVariance;
 use dfdx::prelude::*;
 use rand::SeedableRng;
 
@@ -27,7 +27,8 @@ fn main() -> anyhow::Result<()> {
     let mut rng = rand::rngs::StdRng::seed_from_u64(0);
     let terms = with_preset!(config.preset, Cpu, Net => {
         let ckpt: Checkpoint<Net> = load_checkpoint(&dev, &path)?;
-        bound_terms(&dev, &ckpt.ema, &s, &held_out, ModelVariance::Beta, config.objective, &mut rng, None)
+        let d = Diffusion { objective: config.objective, ..Diffusion::new(&s) };
+        bound_terms(&dev, &ckpt.ema, &d, &held_out, &mut rng, None)
     });
     // Entry 0 is L_0 (t = 1), entry t − 1 is L_{t−1}, the last is L_T.
     let by_term = terms.mean_bits_per_dim_by_term();

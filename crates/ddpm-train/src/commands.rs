@@ -6,7 +6,7 @@ use std::path::Path;
 use anyhow::{bail, Result};
 use ddpm_data::{Dataset, Images};
 use ddpm_plot::Progress;
-use ddpm_sampling::{SampleOptions, SamplerKind};
+use ddpm_sampling::{Diffusion, SampleOptions, SamplerKind};
 use ddpm_vlb::ModelVariance;
 
 use crate::classifier::DeviceClassifier;
@@ -81,21 +81,35 @@ pub fn variance_name(preset: Preset, fixed: ModelVariance) -> String {
     }
 }
 
+/// What to draw from a checkpoint: `count` digits in batches of `batch`, the sampling noise
+/// from `seed`, drawn `how`, with the moving average of the weights unless `no_ema`.
+#[derive(Clone, Copy, Debug)]
+pub struct Draw<'a> {
+    pub checkpoint: &'a Path,
+    pub count: usize,
+    pub batch: usize,
+    pub seed: u64,
+    pub how: Sampling,
+    pub no_ema: bool,
+}
+
 // ANCHOR: sample_checkpoint
-/// Samples `count` digits from a checkpoint of any preset in batches, handing each batch to
-/// `write` as it is done; returns the first batch's frames at the steps in `keep` (for an
-/// animation). A class-conditional checkpoint is sampled with guidance.
-#[allow(clippy::too_many_arguments)]
+/// Samples a checkpoint of any preset in batches, handing each batch to `write` as it is done;
+/// returns the first batch's frames at the steps in `keep` (for an animation). A
+/// class-conditional checkpoint is sampled with guidance.
 pub fn sample_checkpoint(
-    checkpoint: &Path,
-    count: usize,
-    batch: usize,
-    seed: u64,
-    how: Sampling,
-    no_ema: bool,
+    draw: &Draw,
     keep: &[usize],
     write: &mut dyn FnMut(&Images) -> Result<()>,
 ) -> Result<Vec<(usize, Images)>> {
+    let Draw {
+        checkpoint,
+        count,
+        batch,
+        seed,
+        how,
+        no_ema,
+    } = *draw;
     let config = crate::checkpoint::read_config(checkpoint)?;
     let dev = Dev::seed_from_u64(seed);
     let s = config.noise_schedule();
@@ -191,20 +205,19 @@ pub fn eval_checkpoint(
         cols: 28,
         pixels: Vec::new(),
     };
-    sample_checkpoint(
-        e.checkpoint,
-        e.samples,
-        e.batch,
-        e.seed,
-        e.how,
-        false,
-        &[],
-        &mut |b| {
-            images.count += b.count;
-            images.pixels.extend_from_slice(&b.pixels);
-            Ok(())
-        },
-    )?;
+    let draw = Draw {
+        checkpoint: e.checkpoint,
+        count: e.samples,
+        batch: e.batch,
+        seed: e.seed,
+        how: e.how,
+        no_ema: false,
+    };
+    sample_checkpoint(&draw, &[], &mut |b| {
+        images.count += b.count;
+        images.pixels.extend_from_slice(&b.pixels);
+        Ok(())
+    })?;
     let mut measured = Measured {
         checkpoint: Some(e.checkpoint.display().to_string()),
         sampler: Some(e.how.sampler.to_string()),
@@ -222,9 +235,8 @@ pub fn eval_checkpoint(
         let dev = Dev::seed_from_u64(e.seed);
         let (bpd, step) = with_preset!(config.preset, Dev, Net => {
             let ckpt: crate::Checkpoint<Net> = crate::load_checkpoint(&dev, e.checkpoint)?;
-            let bpd = crate::eval::bits_per_dim(
-                &dev, &ckpt.ema, &s, &held_out, e.how.variance, config.objective, &mut rng, Some(&progress),
-            );
+            let d = Diffusion { objective: config.objective, variance: e.how.variance, ..Diffusion::new(&s) };
+            let bpd = crate::eval::bits_per_dim(&dev, &ckpt.ema, &d, &held_out, &mut rng, Some(&progress));
             (bpd, ckpt.step)
         });
         progress.finish();

@@ -2,12 +2,10 @@
 //! dimension (chapter 4's code), and how a classifier sees its samples.
 
 use ddpm_data::{pixels_to_unit, Dataset, Images};
-use ddpm_loss::Objective;
 use ddpm_plot::Progress;
 use ddpm_sampling::{Denoiser, Diffusion, StepAt};
-use ddpm_schedule::Schedule;
 use ddpm_unet::ConvDevice;
-use ddpm_vlb::{vlb_terms_with_variance, ModelVariance, VlbTerms};
+use ddpm_vlb::{vlb_terms_with_variance, VlbTerms};
 use dfdx::prelude::*;
 use rand::Rng;
 use serde::{Deserialize, Serialize};
@@ -25,31 +23,25 @@ pub fn mean_sem(v: &[f64]) -> (f64, f64) {
 
 // ANCHOR: bits_per_dim
 /// L_vlb of each image in `images`, in bits per dimension: all T + 1 terms with chapter 4's
-/// bound, the network called once per step t on the whole batch (its output turned into ε̂ by
-/// the run's objective). σ² is `variance`, or the network's own if it learns it (chapter 9).
-#[allow(clippy::too_many_arguments)]
+/// bound, the network called once per step t on the whole batch, its output read by `d` (ε̂ by
+/// the run's objective; σ² fixed, or the network's own if it learns it, chapter 9).
 pub fn bits_per_dim<D: ConvDevice, M: Denoiser<D>>(
     dev: &D,
     model: &M,
-    s: &Schedule,
+    d: &Diffusion,
     images: &Images,
-    variance: ModelVariance,
-    objective: Objective,
     rng: &mut impl Rng,
     progress: Option<&Progress>,
 ) -> Vec<f64> {
-    bound_terms(dev, model, s, images, variance, objective, rng, progress).bits_per_dim()
+    bound_terms(dev, model, d, images, rng, progress).bits_per_dim()
 }
 
 /// [`bits_per_dim`]'s bound, term by term (to see which steps the bits come from).
-#[allow(clippy::too_many_arguments)]
 pub fn bound_terms<D: ConvDevice, M: Denoiser<D>>(
     dev: &D,
     model: &M,
-    s: &Schedule,
+    d: &Diffusion,
     images: &Images,
-    variance: ModelVariance,
-    objective: Objective,
     rng: &mut impl Rng,
     progress: Option<&Progress>,
 ) -> VlbTerms {
@@ -60,13 +52,13 @@ pub fn bound_terms<D: ConvDevice, M: Denoiser<D>>(
         .map(|&p| pixels_to_unit(p) as f64)
         .collect();
     let host = |t: Tensor<(usize, usize), f32, D>| t.as_vec().into_iter().map(f64::from);
+    // Whether the output carries v is the network's to say; the bound reads x̂₀ unclipped.
     let diffusion = Diffusion {
-        schedule: s,
-        objective,
-        variance,
         learned: model.learns_variance(),
         clip_x0: false,
+        ..*d
     };
+    let s = d.schedule;
     let mut eps_and_variance = |x_t: &[f64], t: usize| -> (Vec<f64>, Vec<f64>) {
         let x = dev.tensor_from_vec(x_t.iter().map(|&v| v as f32).collect(), (n, dim));
         let ts = vec![t; n];

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use ddpm_data::{Dataset, Images, Split};
 use ddpm_loss::Objective;
-use ddpm_sampling::{Denoiser, SampleOptions};
+use ddpm_sampling::{Denoiser, Diffusion, SampleOptions};
 use ddpm_schedule::BetaSchedule;
 use ddpm_train::checkpoint::named_tensors;
 use ddpm_train::sample::SampleJob;
@@ -103,18 +103,7 @@ fn the_bound_and_the_sampler_use_the_networks_own_variance() {
         m(&mut rand::rngs::StdRng::seed_from_u64(2))
     };
     let own = |m: &TinyLearned| {
-        bpd(&|rng| {
-            ddpm_train::eval::bits_per_dim(
-                &dev,
-                m,
-                &s,
-                &images,
-                ModelVariance::Beta,
-                Objective::Eps,
-                rng,
-                None,
-            )
-        })
+        bpd(&|rng| ddpm_train::eval::bits_per_dim(&dev, m, &Diffusion::new(&s), &images, rng, None))
     };
     let unpinned = own(&model);
 
@@ -128,16 +117,11 @@ fn the_bound_and_the_sampler_use_the_networks_own_variance() {
 
     let pinned = own(&model);
     let fixed = bpd(&|rng| {
-        ddpm_train::eval::bits_per_dim(
-            &dev,
-            &EpsHalf(&model),
-            &s,
-            &images,
-            ModelVariance::PosteriorBeta,
-            Objective::Eps,
-            rng,
-            None,
-        )
+        let d = Diffusion {
+            variance: ModelVariance::PosteriorBeta,
+            ..Diffusion::new(&s)
+        };
+        ddpm_train::eval::bits_per_dim(&dev, &EpsHalf(&model), &d, &images, rng, None)
     });
     for (a, b) in pinned.iter().zip(&fixed) {
         assert!((a - b).abs() < 1e-9 * b.abs(), "{a} vs {b}");

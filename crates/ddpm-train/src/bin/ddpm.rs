@@ -535,16 +535,15 @@ fn sample(a: SampleArgs) -> Result<()> {
         }
         Ok(())
     };
-    let frames = sample_checkpoint(
-        &a.checkpoint,
-        a.count,
-        a.batch,
-        a.seed,
+    let draw = commands::Draw {
+        checkpoint: &a.checkpoint,
+        count: a.count,
+        batch: a.batch,
+        seed: a.seed,
         how,
-        a.no_ema,
-        &keep,
-        &mut write,
-    )?;
+        no_ema: a.no_ema,
+    };
+    let frames = sample_checkpoint(&draw, &keep, &mut write)?;
     for w in writers {
         eprintln!("wrote {}", w.finish()?.display());
     }
