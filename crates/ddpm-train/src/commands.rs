@@ -1,9 +1,10 @@
 //! What the `ddpm` subcommands do, as library functions: the binary parses its flags into these
 //! types, calls them and prints; the work, and its tests, are here.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Result};
+use ddpm_data::formats::{Format, SampleWriter};
 use ddpm_data::{Dataset, Images};
 use ddpm_plot::Progress;
 use ddpm_sampling::{Diffusion, SampleOptions, SamplerKind};
@@ -11,7 +12,9 @@ use ddpm_vlb::ModelVariance;
 
 use crate::classifier::DeviceClassifier;
 use crate::eval::{judge_samples, BitsPerDim, EvalReport, Measured};
-use crate::sample::{sample_in_batches, Guided, SampleJob};
+use crate::sample::{
+    animation_steps_for, denoising_gif, grid_png, sample_in_batches, Guided, SampleJob, Samples,
+};
 use crate::{with_preset, Preset};
 
 /// The device the commands run on: the CPU, or the GPU with the `cuda` feature.
@@ -166,6 +169,81 @@ pub fn sample_checkpoint(
     Ok(frames)
 }
 // ANCHOR_END: sample_checkpoint
+
+/// The most digits one grid image holds (a 64 × 64 grid).
+pub const GRID_MAX: usize = 4096;
+/// The most digits the animation shows.
+pub const GIF_MAX: usize = 64;
+
+/// `ddpm sample`: draws as `draw` says and streams the digits into `out` in each of `formats`
+/// as batches finish; with `grid`, also a grid image of them all (`samples.png`, at most
+/// [`GRID_MAX`] digits) and the first batch's denoising as an animation (`denoising.gif`, at
+/// most [`GIF_MAX`] digits). Returns the files written.
+pub fn sample_to_files(
+    draw: &Draw,
+    out: &Path,
+    formats: &[Format],
+    grid: bool,
+) -> Result<Vec<PathBuf>> {
+    if grid && draw.count > GRID_MAX {
+        bail!(
+            "--count {} is too many digits for one grid image (at most {GRID_MAX}); write them \
+             with --format png, npz or idx, which stream to disk",
+            draw.count
+        );
+    }
+    // Check the checkpoint before creating any output.
+    let t_max = crate::checkpoint::read_config(draw.checkpoint)?.t_max;
+    let mut writers = Vec::new();
+    for &format in formats {
+        writers.push(SampleWriter::create(
+            out, format, draw.count, 28, 28, false,
+        )?);
+    }
+    let keep = match grid {
+        true => animation_steps_for(draw.how.sampler, t_max, 40),
+        false => Vec::new(),
+    };
+    let mut kept = Images {
+        count: 0,
+        rows: 28,
+        cols: 28,
+        pixels: Vec::new(),
+    };
+    let mut write = |batch: &Images| -> Result<()> {
+        for w in writers.iter_mut() {
+            w.write(batch, None)?;
+        }
+        if grid {
+            kept.count += batch.count;
+            kept.pixels.extend_from_slice(&batch.pixels);
+        }
+        Ok(())
+    };
+    let frames = sample_checkpoint(draw, &keep, &mut write)?;
+    let mut written = Vec::new();
+    for w in writers {
+        written.push(w.finish()?);
+    }
+    if grid {
+        let cols = (draw.count as f64).sqrt().ceil() as usize;
+        let scale = if draw.count <= 256 { 3 } else { 1 };
+        let path = out.join("samples.png");
+        grid_png(&kept, cols, scale)?.save(&path)?;
+        // The animation shows the first batch (at most GIF_MAX digits).
+        let shown = frames.first().map_or(0, |(_, f)| f.count.min(GIF_MAX));
+        let first: Vec<usize> = (0..shown).collect();
+        let animated = Samples {
+            images: kept.select(&first),
+            frames: frames.iter().map(|(t, f)| (*t, f.select(&first))).collect(),
+        };
+        let gif = out.join("denoising.gif");
+        let gif_cols = (shown as f64).sqrt().ceil() as usize;
+        denoising_gif(&animated, gif_cols.max(1), 2)?.save(&gif)?;
+        written.extend([path, gif]);
+    }
+    Ok(written)
+}
 
 /// What `ddpm eval --checkpoint` measures: `samples` digits drawn `how` (in batches of
 /// `batch`), judged against `reference` test digits, and the bound on `bpd_images` held-out

@@ -17,13 +17,11 @@ use std::time::{Duration, Instant};
 use anyhow::{bail, Context, Result};
 use clap::parser::ValueSource;
 use clap::{ArgMatches, Args, CommandFactory, FromArgMatches, Parser, Subcommand};
-use ddpm_data::formats::{Format, SampleWriter};
-use ddpm_data::{Dataset, Images, Split};
+use ddpm_data::formats::Format;
+use ddpm_data::{Dataset, Split};
 use ddpm_sampling::SamplerKind;
-use ddpm_train::commands::{self, sample_checkpoint, Dev, Sampling};
-use ddpm_train::sample::{
-    animation_steps_for, denoising_gif, grid_png, DEFAULT_CLIP_X0, DEFAULT_SAMPLER,
-};
+use ddpm_train::commands::{self, Dev, Sampling, GRID_MAX};
+use ddpm_train::sample::{DEFAULT_CLIP_X0, DEFAULT_SAMPLER};
 use ddpm_train::{with_preset, TrainConfig};
 use ddpm_vlb::ModelVariance;
 
@@ -139,11 +137,6 @@ enum OutFormat {
     /// samples-images-idx3-ubyte: an IDX file like MNIST's own.
     Idx,
 }
-
-/// The most digits one grid image holds (a 64 × 64 grid).
-const GRID_MAX: usize = 4096;
-/// The most digits the animation shows.
-const GIF_MAX: usize = 64;
 
 #[derive(Args)]
 struct SampleArgs {
@@ -487,82 +480,32 @@ fn sample(a: SampleArgs) -> Result<()> {
         bail!("--format needs at least one of grid, png, npz, idx");
     }
     let grid = a.format.contains(&OutFormat::Grid);
-    if grid && a.count > GRID_MAX {
-        bail!(
-            "--count {} is too many digits for one grid image (at most {GRID_MAX}); write them \
-             with --format png, npz or idx, which stream to disk",
-            a.count
-        );
-    }
     let out = a.out.clone().unwrap_or_else(|| {
         a.checkpoint
             .parent()
             .unwrap_or(Path::new("."))
             .to_path_buf()
     });
-    // Check the checkpoint before creating any output.
-    ddpm_train::checkpoint::read_config(&a.checkpoint)?;
-    let mut writers = Vec::new();
-    for f in &a.format {
-        let format = match f {
-            OutFormat::Grid => continue,
-            OutFormat::Png => Format::Png,
-            OutFormat::Npz => Format::Npz,
-            OutFormat::Idx => Format::Idx,
-        };
-        writers.push(SampleWriter::create(&out, format, a.count, 28, 28, false)?);
-    }
-    let t_max = ddpm_train::checkpoint::read_config(&a.checkpoint)?.t_max;
-    let how = a.how.resolve(Purpose::Draw);
-    let keep = if grid {
-        animation_steps_for(how.sampler, t_max, 40)
-    } else {
-        Vec::new()
-    };
-    let mut kept = Images {
-        count: 0,
-        rows: 28,
-        cols: 28,
-        pixels: Vec::new(),
-    };
-    let mut write = |batch: &Images| -> Result<()> {
-        for w in writers.iter_mut() {
-            w.write(batch, None)?;
-        }
-        if grid {
-            kept.count += batch.count;
-            kept.pixels.extend_from_slice(&batch.pixels);
-        }
-        Ok(())
-    };
+    let formats: Vec<Format> = a
+        .format
+        .iter()
+        .filter_map(|f| match f {
+            OutFormat::Grid => None,
+            OutFormat::Png => Some(Format::Png),
+            OutFormat::Npz => Some(Format::Npz),
+            OutFormat::Idx => Some(Format::Idx),
+        })
+        .collect();
     let draw = commands::Draw {
         checkpoint: &a.checkpoint,
         count: a.count,
         batch: a.batch,
         seed: a.seed,
-        how,
+        how: a.how.resolve(Purpose::Draw),
         no_ema: a.no_ema,
     };
-    let frames = sample_checkpoint(&draw, &keep, &mut write)?;
-    for w in writers {
-        eprintln!("wrote {}", w.finish()?.display());
-    }
-    if grid {
-        let cols = (a.count as f64).sqrt().ceil() as usize;
-        let scale = if a.count <= 256 { 3 } else { 1 };
-        let path = out.join("samples.png");
-        grid_png(&kept, cols, scale)?.save(&path)?;
-        // The animation shows the first batch (at most 64 digits).
-        let shown = frames.first().map_or(0, |(_, f)| f.count.min(GIF_MAX));
-        let first: Vec<usize> = (0..shown).collect();
-        let animated = ddpm_train::sample::Samples {
-            images: kept.select(&first),
-            frames: frames.iter().map(|(t, f)| (*t, f.select(&first))).collect(),
-        };
-        let gif = out.join("denoising.gif");
-        let gif_cols = (shown as f64).sqrt().ceil() as usize;
-        denoising_gif(&animated, gif_cols.max(1), 2)?.save(&gif)?;
-        eprintln!("wrote {}\nwrote {}", path.display(), gif.display());
+    for path in commands::sample_to_files(&draw, &out, &formats, grid)? {
+        eprintln!("wrote {}", path.display());
     }
     Ok(())
 }
