@@ -8,12 +8,12 @@
 //! - [`denoiser`]: what a sampler asks of a network ([`Denoiser`]);
 //! - [`diffusion`]: [`Diffusion::p_mean_variance`], the output read as ε̂, x̂₀, μ and σ² (with
 //!   x̂₀ clipped if asked) — for every sampler and the bound;
-//! - [`sampler`]: the [`Sampler`] trait (a `step` and the steps it visits) and the loop that
-//!   runs any of them;
+//! - [`sampler`]: the [`Steps`] and [`Sampler`] traits (the steps a sampler visits, and one
+//!   `step`, given a [`Step`]) and the loop that runs any of them;
 //! - [`respace`]: the subsequence of steps a shorter sampler visits, and its chain's schedule;
-//! - [`samplers`]: Algorithm 2 ([`Ancestral`]), the strided sampler and DDIM, one file each, and
-//!   the registry that knows them by name ([`SamplerKind`]: "ancestral", "strided:50",
-//!   "ddim:50:1") as `Box<dyn Sampler<D>>`.
+//! - [`samplers`]: Algorithm 2 ([`Ancestral`]), the strided sampler, DDIM and Heun's method, one
+//!   file each, and the registry that knows them by name ([`SamplerKind`]: "ancestral",
+//!   "strided:50", "ddim:50:1", "heun:10") as `Box<dyn Sampler<D>>`.
 
 pub use dfdx;
 

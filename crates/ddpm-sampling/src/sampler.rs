@@ -64,8 +64,8 @@ pub struct Chain {
     pub frames: Vec<(usize, Vec<f32>)>,
 }
 
-/// What can be said of a sampler without a device: its name, the steps it visits and what
-/// each step costs.
+/// What can be said of a sampler without a device: its name, the steps it visits and what a
+/// sample costs.
 pub trait Steps {
     /// The name the registry reads back ([`SamplerKind`](crate::SamplerKind)): "ddim:50:1".
     fn name(&self) -> String;
@@ -91,7 +91,7 @@ pub trait Steps {
 /// A way to turn noise into samples with a trained network: one reverse step at a time, on any
 /// device. Chosen by name through [`SamplerKind`](crate::SamplerKind) as a
 /// `Box<dyn Sampler<D>>`; a new sampler is one file that implements [`Steps`] and `step`, plus
-/// its line in the registry.
+/// its entries in the registry (`samplers/mod.rs`).
 pub trait Sampler<D: Device<f32>>: Steps {
     /// x at `s.at.prev` from x at `s.at.t`, asking the network as often as the sampler needs.
     fn step(&self, s: &Step<D>, x: Rows<D>, rng: &mut dyn RngCore) -> Rows<D>;
