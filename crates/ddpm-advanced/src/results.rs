@@ -113,8 +113,17 @@ pub fn load_sampler_results(dir: &Path, t_max: usize) -> Result<Vec<SamplerResul
         if !path.is_file() {
             continue;
         }
-        let json =
-            EvalReport::read(&path).map_err(|e| bad(&path, format!("not an eval.json: {e}")))?;
+        let json = EvalReport::read(&path).map_err(|e| {
+            // The error names the file already; say it once.
+            let prefix = format!("{}: ", path.display());
+            bad(
+                &path,
+                format!(
+                    "not an eval.json: {}",
+                    e.strip_prefix(&prefix).unwrap_or(&e)
+                ),
+            )
+        })?;
         let name = json.measured.sampler.ok_or_else(|| {
             bad(
                 &path,

@@ -1,7 +1,8 @@
 //! What a network's output means: the one place the course turns an output at x_t into ε̂, x̂₀,
 //! the reverse step's mean μ and its variance σ² (improved-diffusion's `p_mean_variance`).
-//! Every sampler, the bound, x̂₀ clipping and guidance go through [`Diffusion`]; none of them
-//! re-derives x̂₀ or μ.
+//! Every sampler and the bound read outputs through [`Diffusion`] (`p_mean_variance`, or
+//! `eps_x0` for the samplers that need only ε̂ and x̂₀), x̂₀ is clipped there, and guided outputs
+//! are mixed before it reads them; none of them re-derives x̂₀ or μ.
 
 use ddpm_forward::Rows;
 use ddpm_loss::Objective;
@@ -100,6 +101,8 @@ impl<'a> Diffusion<'a> {
         let mean = p_mean(at.chain, at.i, x_t.clone(), eps.clone());
         let variance = match v {
             Some(v) => Variance::Learned(v),
+            // A one-step chain's only step is its last, which returns μ: there is no β̃_2.
+            None if at.chain.t_max() < 2 => Variance::Fixed(0.0),
             None => Variance::Fixed(self.variance.variance(at.chain, at.i)),
         };
         Prediction {

@@ -6,8 +6,9 @@
 //! - [`embedding`]: the sinusoidal time embedding that tells a network which step it is at
 //!   (chapter 6's MLP and chapter 7's UNet);
 //! - [`denoiser`]: what a sampler asks of a network ([`Denoiser`]);
-//! - [`diffusion`]: [`Diffusion::p_mean_variance`], the output read as ε̂, x̂₀, μ and σ² (with
-//!   x̂₀ clipped if asked) — for every sampler and the bound;
+//! - [`diffusion`]: [`Diffusion::p_mean_variance`], the output read as ε̂, x̂₀, μ and σ², and
+//!   [`Diffusion::eps_x0`], ε̂ and x̂₀ alone (x̂₀ clipped if asked) — for every sampler and the
+//!   bound;
 //! - [`sampler`]: the [`Steps`] and [`Sampler`] traits (the steps a sampler visits, and one
 //!   `step`, given a [`Step`]) and the loop that runs any of them;
 //! - [`respace`]: the subsequence of steps a shorter sampler visits, and its chain's schedule;

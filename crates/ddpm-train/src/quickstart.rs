@@ -199,7 +199,7 @@ pub fn quickstart<D: ConvDevice, M: DiffusionNet<D>>(
     let plan = Plan {
         train_step,
         sample_call,
-        sample_calls: sampler.steps(&schedule),
+        sample_calls: sampler.info().network_calls(schedule.t_max()),
         spent: opts.started.elapsed().as_secs_f64(),
         reserve: 10.0 + 0.05 * budget,
         budget,

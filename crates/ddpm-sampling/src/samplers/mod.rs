@@ -26,8 +26,8 @@ pub const SAMPLER_NAMES: &str =
      steps), ddim:STEPS (DDIM, deterministic), ddim:STEPS:ETA (η = ETA in [0, 1]) or heun:STEPS (Heun's \
      second-order method on DDIM's ODE, 2 network calls a step); STEPS ≥ 1";
 
-/// The samplers, by the names the command line uses: `ancestral`, `strided:S` (S steps) and
-/// `ddim:S` or `ddim:S:η` (η = 0 unless given).
+/// The samplers, by the names the command line uses: `ancestral`, `strided:S` (S steps),
+/// `ddim:S` or `ddim:S:η` (η = 0 unless given) and `heun:S`.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub enum SamplerKind {
     /// Algorithm 2 (Ho et al. 2020): T steps.
@@ -95,7 +95,8 @@ impl FromStr for SamplerKind {
 // ANCHOR_END: registry
 
 impl SamplerKind {
-    /// Steps of one sample on schedule `s` (each one network call of a plain network).
+    /// Reverse steps of one sample on schedule `s` (network calls are
+    /// [`Steps::network_calls`]: Heun's S steps cost 2S − 1).
     pub fn steps(self, s: &Schedule) -> usize {
         self.info().timesteps(s.t_max()).len()
     }
@@ -110,7 +111,11 @@ impl fmt::Display for SamplerKind {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::{Denoiser, SampleOptions};
+    use ddpm_forward::Rows;
     use ddpm_schedule::BetaSchedule;
+    use ddpm_vlb::ModelVariance;
+    use rand::SeedableRng;
 
     /// The samplers' names on the command line, both ways, and what each says of itself.
     #[test]
@@ -168,5 +173,47 @@ mod tests {
             .map(|n| n.parse::<SamplerKind>().unwrap().info().uses_variance())
             .collect();
         assert_eq!(uses, [true, true, false]);
+    }
+
+    /// Predicts no noise: enough to walk a sampler's steps.
+    struct Zero;
+    impl Denoiser<Cpu> for Zero {
+        fn denoise(&self, x_t: Rows<Cpu>, _: &[usize]) -> Rows<Cpu> {
+            x_t * 0.0
+        }
+    }
+
+    /// Every sampler runs at the fewest steps its name allows (one step straight to x₀, where
+    /// a fixed σ² would need a β̃_2 that a one-step chain does not have) and at T, and returns
+    /// finite samples of the asked shape.
+    #[test]
+    fn every_sampler_runs_from_one_step_to_t() {
+        let s = Schedule::new(BetaSchedule::Linear, 100).unwrap();
+        let dev = Cpu::default();
+        for name in [
+            "ancestral",
+            "strided:1",
+            "strided:100",
+            "ddim:1",
+            "ddim:1:1",
+            "heun:1",
+            "heun:100",
+        ] {
+            for variance in ModelVariance::ALL {
+                let opts = SampleOptions {
+                    variance,
+                    ..Default::default()
+                };
+                let mut rng = rand::rngs::StdRng::seed_from_u64(0);
+                let sampler = name.parse::<SamplerKind>().unwrap().build::<Cpu>();
+                let chain = sampler.sample(&dev, &Zero, &s, (3, 2), &mut rng, &opts);
+                assert_eq!(chain.x0.len(), 6, "{name}");
+                assert!(
+                    chain.x0.iter().all(|x| x.is_finite()),
+                    "{name}: {:?}",
+                    chain.x0
+                );
+            }
+        }
     }
 }

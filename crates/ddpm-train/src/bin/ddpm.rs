@@ -177,8 +177,8 @@ struct SamplingArgs {
     #[arg(long, long_help = sampler_help())]
     sampler: Option<SamplerKind>,
     /// σ_t² of the reverse steps: beta (σ² = β_t) or posterior (σ² = β̃_t). A checkpoint that
-    /// learns its variance (preset small-learned) uses its own and ignores this; so does DDIM,
-    /// whose noise comes from η.
+    /// learns its variance (preset small-learned) uses its own and ignores this; so do DDIM,
+    /// whose noise comes from η, and Heun's method, which adds none.
     #[arg(long, default_value_t = ModelVariance::Beta)]
     variance: ModelVariance,
     /// The digit 0–9 to draw, from a class-conditional checkpoint (preset small-class).
