@@ -6,7 +6,8 @@
 //! `cargo xtask book`: regenerate the figures, then build the book with mdbook.
 //! `cargo xtask exercises start NN`: a chapter's coding exercises, solutions taken out, in
 //! `exercises/chNN/` — `cargo test` there grades them.
-//! `cargo xtask exercises check`: every exercise test fails on the blanked copy.
+//! `cargo xtask exercises check`: every exercise test fails on the blanked copy, passes the
+//! solution and rejects each of the solution's deliberately wrong variants.
 
 use std::process::{Command, ExitCode};
 use std::time::Instant;
@@ -131,6 +132,34 @@ fn exercises_check() -> anyhow::Result<()> {
     println!(
         "all {} exercise tests fail on the blanked copies",
         outcomes.len()
+    );
+    let mut wrong = Vec::new();
+    let verdicts = xtask::exercises::check_wrong(&xtask::repo_root(), |v| {
+        let verdict = match (v.variant, v.passed) {
+            (0, true) => "passes the solution:",
+            (0, false) => "FAILS THE SOLUTION:",
+            (_, false) => "  rejects",
+            (_, true) => "  PASSES A WRONG VARIANT:",
+        };
+        println!("exercise {} {verdict} {}", v.exercise, v.why);
+    })?;
+    for v in &verdicts {
+        if (v.variant == 0) != v.passed {
+            wrong.push(format!("exercise {} ({})", v.exercise, v.why));
+        }
+    }
+    if !wrong.is_empty() {
+        bail!(
+            "these exercise tests fail their solution or pass a wrong answer: {}",
+            wrong.join(", ")
+        );
+    }
+    let variants = verdicts.iter().filter(|v| v.variant > 0).count();
+    let exercises = verdicts.iter().filter(|v| v.variant == 0).count();
+    println!(
+        "all {exercises} exercise tests pass their solution and reject all {variants} wrong variants \
+         (at least {} each)",
+        xtask::exercises::MIN_WRONG
     );
     Ok(())
 }

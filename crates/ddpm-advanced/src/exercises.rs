@@ -9,6 +9,10 @@ use ddpm_schedule::Schedule;
 /// β'_i = 1 − ᾱ_{τ_i}/ᾱ_{τ_{i−1}}, with τ_0 = 0 and ᾱ_0 = 1 (`s.alpha_bar(0)` is 1).
 pub fn respaced_betas(s: &Schedule, taus: &[usize]) -> Vec<f64> {
     // SOLUTION START
+    // WRONG (every ratio taken to ᾱ_0: τ_{i−1} never moves): `prev = s.alpha_bar(t);` -> `prev = 1.0;`
+    // WRONG (the ratio upside down): `s.alpha_bar(t) / prev` -> `prev / s.alpha_bar(t)`
+    // WRONG (the original β_τ): `1.0 - s.alpha_bar(t) / prev` -> `s.beta(t)`
+    // WRONG (τ_0 = 1, not 0): `let mut prev = 1.0;` -> `let mut prev = s.alpha_bar(1);`
     let mut prev = 1.0;
     taus.iter()
         .map(|&t| {
@@ -25,6 +29,11 @@ pub fn respaced_betas(s: &Schedule, taus: &[usize]) -> Vec<f64> {
 /// fresh noise `z` (unused when η = 0).
 pub fn ddim_step(x_t: f64, eps: f64, ab_t: f64, ab_p: f64, eta: f64, z: f64) -> f64 {
     // SOLUTION START
+    // WRONG (η ignored (always the deterministic step)): `let sigma = eta *` -> `let sigma = 0.0 *`
+    // WRONG (σ² not taken out of the ε coefficient): `(1.0 - ab_p - sigma * sigma)` -> `(1.0 - ab_p)`
+    // WRONG (σ² for σ on the fresh noise): `+ sigma * z` -> `+ sigma * sigma * z`
+    // WRONG (ᾱ_t for √ᾱ_t in x̂₀): `/ ab_t.sqrt()` -> `/ ab_t`
+    // WRONG (the noise ratio upside down): `(1.0 - ab_p) / (1.0 - ab_t)` -> `(1.0 - ab_t) / (1.0 - ab_p)`
     let sigma = eta * ((1.0 - ab_p) / (1.0 - ab_t) * (1.0 - ab_t / ab_p)).sqrt();
     let x0 = (x_t - (1.0 - ab_t).sqrt() * eps) / ab_t.sqrt();
     ab_p.sqrt() * x0 + (1.0 - ab_p - sigma * sigma).max(0.0).sqrt() * eps + sigma * z
@@ -70,8 +79,11 @@ mod tests {
         }
     }
 
-    /// Problem 9.2 (an exact ε̂ lands on the same line through x₀), and the whole η = 0 chain
-    /// built from your step against the crate's DDIM sampler with the same network and x_T.
+    /// Problem 9.2 (an exact ε̂ lands on the same line through x₀); for η = 0.5 and 1, the
+    /// property DDIM is built on — with the exact ε̂, x_p given x₀ is N(√ᾱ_p x₀, 1 − ᾱ_p) for
+    /// any η — with σ = η √β̃ on the fresh noise, and η = 1 is the DDPM posterior step of the
+    /// respaced chain, computed here from (4.1) independently; and the whole η = 0 chain built
+    /// from your step against the crate's DDIM sampler with the same network and x_T.
     #[test]
     fn exercise_9_2_ddim_step() {
         let s = Schedule::new(BetaSchedule::Linear, 1000).unwrap();
@@ -82,6 +94,49 @@ mod tests {
             let want = ab_p.sqrt() * x0 + (1.0 - ab_p).sqrt() * eps;
             let got = ddim_step(x_t, eps, ab_t, ab_p, 0.0, 123.0);
             assert!((got - want).abs() < 1e-9, "{t} → {p}: {got} vs {want}");
+        }
+        for (t, p) in [(1000, 900), (500, 100), (20, 1)] {
+            let (ab_t, ab_p) = (s.alpha_bar(t), s.alpha_bar(p));
+            let beta = 1.0 - ab_t / ab_p;
+            let beta_tilde = (1.0 - ab_p) / (1.0 - ab_t) * beta;
+            for eta in [0.5, 1.0] {
+                // x_p is linear in (ε, z): x_p = a + b ε + c z.
+                let g = |e: f64, z: f64| {
+                    let x_t = ab_t.sqrt() * x0 + (1.0 - ab_t).sqrt() * e;
+                    ddim_step(x_t, e, ab_t, ab_p, eta, z)
+                };
+                let (a, b, c) = (
+                    g(0.0, 0.0),
+                    g(1.0, 0.0) - g(0.0, 0.0),
+                    g(0.0, 1.0) - g(0.0, 0.0),
+                );
+                assert!(
+                    (a - ab_p.sqrt() * x0).abs() < 1e-9,
+                    "η = {eta}, {t} → {p}: mean"
+                );
+                assert!(
+                    (b * b + c * c - (1.0 - ab_p)).abs() < 1e-9,
+                    "η = {eta}, {t} → {p}: variance {} vs {}",
+                    b * b + c * c,
+                    1.0 - ab_p
+                );
+                assert!(
+                    (c - eta * beta_tilde.sqrt()).abs() < 1e-9,
+                    "η = {eta}, {t} → {p}: σ = {c} vs η √β̃ = {}",
+                    eta * beta_tilde.sqrt()
+                );
+            }
+            let (x_t, e, z) = (0.4, -0.8, 1.3);
+            let x0_hat = (x_t - (1.0 - ab_t).sqrt() * e) / ab_t.sqrt();
+            // (4.1) for the respaced step p → t, whose α is ᾱ_t/ᾱ_p.
+            let ddpm_mean = ab_p.sqrt() * beta / (1.0 - ab_t) * x0_hat
+                + (ab_t / ab_p).sqrt() * (1.0 - ab_p) / (1.0 - ab_t) * x_t;
+            let want = ddpm_mean + beta_tilde.sqrt() * z;
+            let got = ddim_step(x_t, e, ab_t, ab_p, 1.0, z);
+            assert!(
+                (got - want).abs() < 1e-9,
+                "η = 1, {t} → {p}: {got} vs DDPM {want}"
+            );
         }
         let dev: Cpu = Default::default();
         let taus = respaced_steps(1000, 20);

@@ -15,7 +15,9 @@
 extern crate self as ddpm_advanced;
 
 pub mod ablation;
-pub mod exercises;
+// The reference solutions are compiled for their tests only, not part of the crate's API.
+#[cfg(test)]
+mod exercises;
 pub mod figures;
 pub mod results;
 

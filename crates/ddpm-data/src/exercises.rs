@@ -7,6 +7,10 @@
 /// may overshoot), then p = round((x + 1) · 127.5). The inverse of x = p/127.5 − 1 (1.3).
 pub fn unit_to_pixel(x: f32) -> u8 {
     // SOLUTION START
+    // WRONG (rounding down, not to the nearest): `.round() as u8` -> ` as u8`
+    // WRONG (scaled by 128, not 127.5): `* 127.5` -> `* 128.0`
+    // WRONG (the shift by one dropped): `(x.clamp(-1.0, 1.0) + 1.0) * 127.5` -> `x.clamp(-1.0, 1.0) * 127.5`
+    // WRONG (scaled by 255 over the whole range): `* 127.5` -> `* 255.0`
     ((x.clamp(-1.0, 1.0) + 1.0) * 127.5).round() as u8
     // SOLUTION END
 }
@@ -16,6 +20,10 @@ pub fn unit_to_pixel(x: f32) -> u8 {
 /// i-th).
 pub fn ring_means(k: usize, radius: f64) -> Vec<[f64; 2]> {
     // SOLUTION START
+    // WRONG (half a circle): `2.0 * std::f64::consts::PI` -> `std::f64::consts::PI`
+    // WRONG (sine and cosine swapped (the first mean at 90°)): `[radius * a.cos(), radius * a.sin()]` -> `[radius * a.sin(), radius * a.cos()]`
+    // WRONG (k − 1 gaps, as if both ends were on the circle): `/ k as f64` -> `/ (k - 1) as f64`
+    // WRONG (the radius ignored): `[radius * a.cos(), radius * a.sin()]` -> `[a.cos(), a.sin()]`
     (0..k)
         .map(|i| {
             let a = 2.0 * std::f64::consts::PI * i as f64 / k as f64;

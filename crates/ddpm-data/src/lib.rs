@@ -20,7 +20,9 @@ pub use dfdx;
 // `cargo xtask exercises start 01` makes (which depends on this crate).
 extern crate self as ddpm_data;
 
-pub mod exercises;
+// The reference solutions are compiled for their tests only, not part of the crate's API.
+#[cfg(test)]
+mod exercises;
 pub mod figures;
 pub mod formats;
 pub mod grid;

@@ -11,6 +11,10 @@ use ddpm_schedule::Schedule;
 /// entries.
 pub fn alpha_bar_from_betas(betas: &[f64]) -> Vec<f64> {
     // SOLUTION START
+    // WRONG (ᾱ_0 = 1 left out (each entry one step late)): `vec![1.0]` -> `vec![1.0 - betas[0]]`
+    // WRONG (α_t, not the running product): `out.last().unwrap() * (1.0 - b)` -> `(1.0 - b)`
+    // WRONG (the product of the β, not of 1 − β): `(1.0 - b)` -> `b`
+    // WRONG (√(1 − β) multiplied, as in one step's mean): `(1.0 - b)` -> `(1.0 - b).sqrt()`
     let mut out = vec![1.0];
     for b in betas {
         out.push(out.last().unwrap() * (1.0 - b));
@@ -22,6 +26,10 @@ pub fn alpha_bar_from_betas(betas: &[f64]) -> Vec<f64> {
 /// Exercise 3.2: the ᾱ trick for one number: x_t = √ᾱ_t x_0 + √(1 − ᾱ_t) ε.
 pub fn q_sample_one(s: &Schedule, x0: f64, eps: f64, t: usize) -> f64 {
     // SOLUTION START
+    // WRONG (the variance 1 − ᾱ_t for its square root): `(1.0 - s.alpha_bar(t)).sqrt()` -> `(1.0 - s.alpha_bar(t))`
+    // WRONG (ᾱ_t for √ᾱ_t on x_0): `s.alpha_bar(t).sqrt() * x0` -> `s.alpha_bar(t) * x0`
+    // WRONG (ᾱ_{t−1} for ᾱ_t): `alpha_bar(t)` -> `alpha_bar(t - 1)`
+    // WRONG (α_t for ᾱ_t): `alpha_bar(t)` -> `alpha(t)`
     s.alpha_bar(t).sqrt() * x0 + (1.0 - s.alpha_bar(t)).sqrt() * eps
     // SOLUTION END
 }
@@ -35,6 +43,10 @@ pub fn run_chain<D: Device<f32>>(
     noises: &[Tensor<(usize, usize), f32, D>],
 ) -> Tensor<(usize, usize), f32, D> {
     // SOLUTION START
+    // WRONG (β_s for √β_s on the noise): `eps.clone() * s.beta(t).sqrt() as f32` -> `eps.clone() * s.beta(t) as f32`
+    // WRONG (1 − β_s for √(1 − β_s) on x): `(1.0 - s.beta(t)).sqrt() as f32` -> `(1.0 - s.beta(t)) as f32`
+    // WRONG (the same noise at every step): `noises.iter().enumerate()` -> `std::iter::repeat(&noises[0]).take(noises.len()).enumerate()`
+    // WRONG (the step's noise unscaled): `eps.clone() * s.beta(t).sqrt() as f32` -> `eps.clone()`
     let mut x = x0.clone();
     for (i, eps) in noises.iter().enumerate() {
         let t = i + 1;

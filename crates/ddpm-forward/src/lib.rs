@@ -17,7 +17,9 @@ pub use dfdx;
 // `cargo xtask exercises start 03` makes (which depends on this crate).
 extern crate self as ddpm_forward;
 
-pub mod exercises;
+// The reference solutions are compiled for their tests only, not part of the crate's API.
+#[cfg(test)]
+mod exercises;
 pub mod figures;
 pub mod process;
 pub mod stats;

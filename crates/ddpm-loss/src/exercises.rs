@@ -8,6 +8,10 @@ use ddpm_schedule::Schedule;
 /// μ_θ = (1/√α_t)(x_t − β_t/√(1 − ᾱ_t) · ε̂).
 pub fn mean_from_eps(s: &Schedule, xt: f64, eps: f64, t: usize) -> f64 {
     // SOLUTION START
+    // WRONG (1 − ᾱ_t for its square root): `(1.0 - s.alpha_bar(t)).sqrt()` -> `(1.0 - s.alpha_bar(t))`
+    // WRONG (√ᾱ_t for √α_t): `/ s.alpha(t).sqrt()` -> `/ s.alpha_bar(t).sqrt()`
+    // WRONG (β_t dropped from the noise term): `s.beta(t) / (1.0 - s.alpha_bar(t)).sqrt() * eps` -> `(1.0 - s.alpha_bar(t)).sqrt() * eps`
+    // WRONG (the noise added, not subtracted): `(xt - s.beta(t)` -> `(xt + s.beta(t)`
     (xt - s.beta(t) / (1.0 - s.alpha_bar(t)).sqrt() * eps) / s.alpha(t).sqrt()
     // SOLUTION END
 }
@@ -16,6 +20,10 @@ pub fn mean_from_eps(s: &Schedule, xt: f64, eps: f64, t: usize) -> f64 {
 /// w_t = β_t² / (2 σ² α_t (1 − ᾱ_t)).
 pub fn eps_weight(s: &Schedule, t: usize, sigma2: f64) -> f64 {
     // SOLUTION START
+    // WRONG (β_t for β_t²): `s.beta(t).powi(2)` -> `s.beta(t)`
+    // WRONG (the 2 dropped): `2.0 * sigma2` -> `sigma2`
+    // WRONG (ᾱ_t for α_t): `sigma2 * s.alpha(t)` -> `sigma2 * s.alpha_bar(t)`
+    // WRONG (√(1 − ᾱ_t) for 1 − ᾱ_t): `(1.0 - s.alpha_bar(t)))` -> `(1.0 - s.alpha_bar(t)).sqrt())`
     s.beta(t).powi(2) / (2.0 * sigma2 * s.alpha(t) * (1.0 - s.alpha_bar(t)))
     // SOLUTION END
 }
@@ -24,6 +32,9 @@ pub fn eps_weight(s: &Schedule, t: usize, sigma2: f64) -> f64 {
 /// v = √ᾱ_t ε − √(1 − ᾱ_t) x_0.
 pub fn v_target(s: &Schedule, x0: f64, eps: f64, t: usize) -> f64 {
     // SOLUTION START
+    // WRONG (x_0 and ε swapped): `s.alpha_bar(t).sqrt() * eps - (1.0 - s.alpha_bar(t)).sqrt() * x0` -> `s.alpha_bar(t).sqrt() * x0 - (1.0 - s.alpha_bar(t)).sqrt() * eps`
+    // WRONG (the sign of the x_0 term): `- (1.0` -> `+ (1.0`
+    // WRONG (ᾱ_t for √ᾱ_t): `s.alpha_bar(t).sqrt() * eps` -> `s.alpha_bar(t) * eps`
     s.alpha_bar(t).sqrt() * eps - (1.0 - s.alpha_bar(t)).sqrt() * x0
     // SOLUTION END
 }

@@ -19,7 +19,9 @@
 extern crate self as ddpm_schedule;
 
 pub mod betas;
-pub mod exercises;
+// The reference solutions are compiled for their tests only, not part of the crate's API.
+#[cfg(test)]
+mod exercises;
 /// dfdx and rand, re-exported so notebooks and users get the versions the crate uses.
 pub use dfdx;
 pub use rand;

@@ -8,6 +8,10 @@ use ddpm_schedule::Schedule;
 /// sin(t·ω_i) for i = 0, …, dim/2 − 1, then cos(t·ω_i), with ω_i = 10000^(−i/(dim/2)).
 pub fn embedding(t: usize, dim: usize) -> Vec<f64> {
     // SOLUTION START
+    // WRONG (cosines in both halves): `.sin()).collect()` -> `.cos()).collect()`
+    // WRONG (frequencies over dim, not dim/2): `/ half as f64` -> `/ dim as f64`
+    // WRONG (base 1000, not 10000): `10000f64.ln()` -> `1000f64.ln()`
+    // WRONG (rising frequencies (the minus sign dropped)): `-(10000f64.ln())` -> `(10000f64.ln())`
     let half = dim / 2;
     let w = |i: usize| (-(10000f64.ln()) * i as f64 / half as f64).exp();
     let mut v: Vec<f64> = (0..half).map(|i| (t as f64 * w(i)).sin()).collect();
@@ -20,6 +24,10 @@ pub fn embedding(t: usize, dim: usize) -> Vec<f64> {
 /// reverse variance σ² and a standard normal draw z (not used at t = 1), return x_{t−1}.
 pub fn reverse_step(s: &Schedule, xt: f64, eps: f64, t: usize, sigma2: f64, z: f64) -> f64 {
     // SOLUTION START
+    // WRONG (1 − ᾱ_t for its square root): `(1.0 - s.alpha_bar(t)).sqrt()` -> `(1.0 - s.alpha_bar(t))`
+    // WRONG (σ² for σ on the noise): `sigma2.sqrt() * z` -> `sigma2 * z`
+    // WRONG (noise added at t = 1 too): `if t > 1` -> `if t > 0`
+    // WRONG (√ᾱ_t for √α_t): `s.alpha(t).sqrt()` -> `s.alpha_bar(t).sqrt()`
     let mean = (xt - s.beta(t) / (1.0 - s.alpha_bar(t)).sqrt() * eps) / s.alpha(t).sqrt();
     if t > 1 {
         mean + sigma2.sqrt() * z
@@ -33,6 +41,10 @@ pub fn reverse_step(s: &Schedule, xt: f64, eps: f64, t: usize, sigma2: f64, z: f
 /// difference between the sorted values of two equally long samples.
 pub fn sorted_distance(a: &[f64], b: &[f64]) -> f64 {
     // SOLUTION START
+    // WRONG (only one sample sorted): `b.sort_by(f64::total_cmp);` -> ``
+    // WRONG (signed differences (a difference of means)): `(x - y).abs()` -> `(x - y)`
+    // WRONG (a sum, not a mean): ` / a.len() as f64` -> ``
+    // WRONG (squared differences): `(x - y).abs()` -> `(x - y).powi(2)`
     let (mut a, mut b) = (a.to_vec(), b.to_vec());
     a.sort_by(f64::total_cmp);
     b.sort_by(f64::total_cmp);

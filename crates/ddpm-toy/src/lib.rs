@@ -23,7 +23,9 @@ pub use dfdx;
 extern crate self as ddpm_toy;
 
 pub mod distance;
-pub mod exercises;
+// The reference solutions are compiled for their tests only, not part of the crate's API.
+#[cfg(test)]
+mod exercises;
 pub mod figures;
 pub mod model;
 pub mod sample;

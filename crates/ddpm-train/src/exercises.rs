@@ -9,6 +9,10 @@
 /// peak · (0.1 + 0.9 · ½(1 + cos(π p))) with p = (step − warmup)/(steps − warmup).
 pub fn learning_rate_at(step: usize, steps: usize, warmup: usize, peak: f64) -> f64 {
     // SOLUTION START
+    // WRONG (the warm-up starting at 0 (step k gets k/warmup)): `(step + 1) as f64` -> `step as f64`
+    // WRONG (decaying to 0, not a tenth): `0.1 + 0.9 * 0.5` -> `0.5`
+    // WRONG (one warm-up step too many): `if step < warmup` -> `if step <= warmup`
+    // WRONG (the cosine's progress counted from step 0): `(step - warmup) as f64` -> `step as f64`
     if step < warmup {
         return peak * (step + 1) as f64 / warmup as f64;
     }
@@ -22,6 +26,10 @@ pub fn learning_rate_at(step: usize, steps: usize, warmup: usize, peak: f64) -> 
 /// d = min(`max_decay`, (1 + step)/(10 + step)).
 pub fn ema_step(average: &mut [f32], weights: &[f32], step: usize, max_decay: f64) {
     // SOLUTION START
+    // WRONG (no warm-up of the decay): `max_decay.min((1 + step) as f64 / (10 + step) as f64)` -> `max_decay`
+    // WRONG (the weights swapped): `d * *a as f64 + (1.0 - d) * w as f64` -> `(1.0 - d) * *a as f64 + d * w as f64`
+    // WRONG (the larger decay, not the smaller): `max_decay.min(` -> `max_decay.max(`
+    // WRONG (the step counted from 1): `(1 + step) as f64 / (10 + step)` -> `step as f64 / (9 + step)`
     let d = max_decay.min((1 + step) as f64 / (10 + step) as f64);
     for (a, &w) in average.iter_mut().zip(weights) {
         *a = (d * *a as f64 + (1.0 - d) * w as f64) as f32;

@@ -28,7 +28,9 @@ pub mod classifier;
 pub mod commands;
 pub mod config;
 pub mod eval;
-pub mod exercises;
+// The reference solutions are compiled for their tests only, not part of the crate's API.
+#[cfg(test)]
+mod exercises;
 pub mod figures;
 pub mod frechet;
 pub mod net;

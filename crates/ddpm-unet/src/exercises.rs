@@ -7,6 +7,10 @@
 /// zero padding `pad` on `size` pixels: how many kernel positions fit.
 pub fn conv_output_size(size: usize, kernel: usize, stride: usize, pad: usize) -> usize {
     // SOLUTION START
+    // WRONG (padding on one side only): `2 * pad` -> `pad`
+    // WRONG (the + 1 dropped): `/ stride + 1` -> `/ stride`
+    // WRONG (rounded up, not down): `(size + 2 * pad - kernel) / stride` -> `(size + 2 * pad - kernel + stride - 1) / stride`
+    // WRONG (the kernel not subtracted): `(size + 2 * pad - kernel)` -> `(size + 2 * pad)`
     (size + 2 * pad - kernel) / stride + 1
     // SOLUTION END
 }
@@ -17,6 +21,10 @@ pub fn conv_output_size(size: usize, kernel: usize, stride: usize, pad: usize) -
 /// (x − mean)/√(var + 1e-5), with the biased variance (divide by the count).
 pub fn group_norm_plain(x: &[f32], shape: [usize; 4], groups: usize) -> Vec<f32> {
     // SOLUTION START
+    // WRONG (GroupNorm's ε dropped): `(var + 1e-5).sqrt()` -> `var.sqrt()`
+    // WRONG (the unbiased variance (count − 1)): `.powi(2)).sum::<f64>() / size as f64` -> `.powi(2)).sum::<f64>() / (size - 1) as f64`
+    // WRONG (divided by the variance, not its root): `(var + 1e-5).sqrt()` -> `(var + 1e-5)`
+    // WRONG (the mean not subtracted): `(v as f64 - mean) * scale` -> `v as f64 * scale`
     let [b, c, h, w] = shape;
     let size = c / groups * h * w;
     let mut y = vec![0.0f32; x.len()];
@@ -61,15 +69,16 @@ mod tests {
     }
 
     /// Against the crate's GroupNorm (γ = 1, β = 0) on random activations, 2 images of 4
-    /// channels in 2 groups, and 1 group (LayerNorm over the image).
+    /// channels in 2 groups, and 1 group (LayerNorm over the image); and on activations a
+    /// thousand times smaller, whose variance (about 10⁻⁵) is where GroupNorm's ε shows.
     #[test]
     fn exercise_7_2_group_norm_plain() {
         let dev: Cpu = Cpu::seed_from_u64(7);
         let shape = (2usize, 4usize, 3usize, 5usize);
         let x: Tensor<(usize, usize, usize, usize), f32, Cpu> = dev.sample_normal_like(&shape);
-        let x = x * 3.0 + 1.5;
         let (gamma, beta) = (dev.ones::<Rank1<4>>(), dev.zeros::<Rank1<4>>());
-        for groups in [2, 1] {
+        for (groups, scale) in [(2, 1.0), (1, 1.0), (2, 1e-3)] {
+            let x = (x.clone() * 3.0 + 1.5) * scale;
             let want =
                 ddpm_unet::ops::group_norm_generic(x.clone(), &gamma, &beta, groups).as_vec();
             let got = group_norm_plain(&x.as_vec(), [2, 4, 3, 5], groups);
@@ -79,7 +88,10 @@ mod tests {
                 .zip(&want)
                 .map(|(a, b)| (a - b).abs())
                 .fold(0.0f32, f32::max);
-            assert!(worst < 1e-4, "{groups} groups: largest difference {worst}");
+            assert!(
+                worst < 1e-4,
+                "{groups} groups, scale {scale}: largest difference {worst}"
+            );
         }
     }
 }

@@ -26,7 +26,9 @@ extern crate self as ddpm_unet;
 pub mod blocks;
 pub mod conv;
 pub mod device;
-pub mod exercises;
+// The reference solutions are compiled for their tests only, not part of the crate's API.
+#[cfg(test)]
+mod exercises;
 pub mod figures;
 pub mod fused;
 pub mod ops;

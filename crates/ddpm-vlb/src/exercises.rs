@@ -9,6 +9,10 @@ use ddpm_schedule::Schedule;
 /// β̃ = (1 − ᾱ_{t−1})/(1 − ᾱ_t) · β_t.
 pub fn posterior(s: &Schedule, x0: f64, xt: f64, t: usize) -> (f64, f64) {
     // SOLUTION START
+    // WRONG (ᾱ_t for ᾱ_{t−1}): `s.alpha_bar(t - 1)` -> `s.alpha_bar(t)`
+    // WRONG (α_t for √α_t on x_t): `s.alpha(t).sqrt()` -> `s.alpha(t)`
+    // WRONG (β_t for the posterior variance β̃_t): `(mean, (1.0 - ab_prev) / (1.0 - ab) * beta)` -> `(mean, beta)`
+    // WRONG (ᾱ_{t−1} for √ᾱ_{t−1} on x_0): `ab_prev.sqrt() * beta` -> `ab_prev * beta`
     let (ab, ab_prev, beta) = (s.alpha_bar(t), s.alpha_bar(t - 1), s.beta(t));
     let mean = ab_prev.sqrt() * beta / (1.0 - ab) * x0
         + s.alpha(t).sqrt() * (1.0 - ab_prev) / (1.0 - ab) * xt;
@@ -20,6 +24,10 @@ pub fn posterior(s: &Schedule, x0: f64, xt: f64, t: usize) -> (f64, f64) {
 /// variance, in nats.
 pub fn kl_normal(m1: f64, v1: f64, m2: f64, v2: f64) -> f64 {
     // SOLUTION START
+    // WRONG (the log ratio upside down): `(v2 / v1).ln()` -> `(v1 / v2).ln()`
+    // WRONG (the ½ dropped): `0.5 * (` -> `(`
+    // WRONG (|m1 − m2| for its square): `(m1 - m2).powi(2)` -> `(m1 - m2).abs()`
+    // WRONG (the − 1 dropped): ` - 1.0)` -> `)`
     0.5 * ((v2 / v1).ln() + (v1 + (m1 - m2).powi(2)) / v2 - 1.0)
     // SOLUTION END
 }
@@ -28,6 +36,10 @@ pub fn kl_normal(m1: f64, v1: f64, m2: f64, v2: f64) -> f64 {
 /// with q(x_T | x_0) = N(√ᾱ_T x_0, 1 − ᾱ_T).
 pub fn prior_term(s: &Schedule, x0: f64) -> f64 {
     // SOLUTION START
+    // WRONG (ᾱ_T for √ᾱ_T on x_0): `s.alpha_bar(t).sqrt() * x0` -> `s.alpha_bar(t) * x0`
+    // WRONG (the standard deviation passed as the variance): `1.0 - s.alpha_bar(t), 0.0, 1.0` -> `(1.0 - s.alpha_bar(t)).sqrt(), 0.0, 1.0`
+    // WRONG (the KL's arguments swapped): `kl_normal(s.alpha_bar(t).sqrt() * x0, 1.0 - s.alpha_bar(t), 0.0, 1.0)` -> `kl_normal(0.0, 1.0, s.alpha_bar(t).sqrt() * x0, 1.0 - s.alpha_bar(t))`
+    // WRONG (step T − 1 for T): `let t = s.t_max();` -> `let t = s.t_max() - 1;`
     let t = s.t_max();
     kl_normal(s.alpha_bar(t).sqrt() * x0, 1.0 - s.alpha_bar(t), 0.0, 1.0)
     // SOLUTION END

@@ -23,7 +23,9 @@ extern crate self as ddpm_vlb;
 
 pub mod bound;
 pub mod decoder;
-pub mod exercises;
+// The reference solutions are compiled for their tests only, not part of the crate's API.
+#[cfg(test)]
+mod exercises;
 pub mod figures;
 pub mod gaussian_data;
 pub mod kl;
