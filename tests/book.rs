@@ -710,3 +710,53 @@ And `ddpm_a::walk::helper_that_walks_far` and `ddpm_b::helper_that_walks_far`.
     assert_eq!(cites[5].module.as_deref(), Some("walk"));
     assert_eq!(cites[5].line, 6);
 }
+
+/// "Start here" opens the book and the README, and its chapter table stays true: it links every
+/// chapter in order, its reading time is the chapter's prose at about 100 words a minute (within
+/// 5 minutes), and its "problems + exercises" are the chapter's own counts.
+#[test]
+fn start_here_opens_the_book_and_its_table_is_true() {
+    let summary = read(&book_src().join("SUMMARY.md"));
+    let first_link = summary
+        .split("](")
+        .nth(1)
+        .and_then(|r| r.split(')').next())
+        .unwrap();
+    assert_eq!(first_link, "start-here.md", "the book's first page");
+    let readme = read(&root().join("README.md"));
+    let first_book_link = readme.find("book/src/").expect("README links the book");
+    assert!(
+        readme[first_book_link..].starts_with("book/src/start-here.md"),
+        "the README's first link into the book should be Start here"
+    );
+    let page = read(&book_src().join("start-here.md"));
+    let rows: Vec<&str> = page
+        .lines()
+        .filter(|l| l.starts_with("| [") && l.contains("](ch0"))
+        .collect();
+    let chapters = summary_chapters();
+    assert_eq!(rows.len(), chapters.len(), "one row per chapter");
+    for (row, chapter) in rows.iter().zip(&chapters) {
+        let file = chapter.file.as_deref().unwrap();
+        assert!(
+            row.contains(&format!("]({file})")),
+            "{row}: expected {file}"
+        );
+        let cells: Vec<&str> = row.split('|').map(str::trim).collect();
+        let minutes: f64 = cells[3]
+            .split(" min")
+            .next()
+            .and_then(|m| m.parse().ok())
+            .unwrap_or_else(|| panic!("{file}: reading time '{}'", cells[3]));
+        let text = read(&book_src().join(file));
+        let words = without_code_fences(&text).split_whitespace().count() as f64;
+        assert!(
+            (minutes - words / 100.0).abs() <= 5.0,
+            "{file}: {words} words of prose read in about {:.0} min, the page says {minutes}",
+            words / 100.0
+        );
+        let count = |prefix: &str| text.lines().filter(|l| l.starts_with(prefix)).count();
+        let want = format!("{} + {}", count("**Problem"), count("**Exercise"));
+        assert_eq!(cells[4], want, "{file}: problems + exercises");
+    }
+}

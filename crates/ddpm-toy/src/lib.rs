@@ -22,6 +22,8 @@ pub use dfdx;
 // `cargo xtask exercises start 06` makes (which depends on this crate).
 extern crate self as ddpm_toy;
 
+// dfdx side by side with PyTorch, for the book's "Start here" page; tests only.
+mod dfdx_guide;
 pub mod distance;
 // The reference solutions are compiled for their tests only, not part of the crate's API.
 #[cfg(test)]
