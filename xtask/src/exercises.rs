@@ -339,13 +339,16 @@ pub struct Verdict {
     pub passed: bool,
 }
 
+/// A chapter and the solutions its exercise file holds.
+type ChapterSolutions = (&'static str, Vec<Solution>);
+
 /// Writes one scratch workspace under `target/` holding every chapter's crate as `body`
 /// says; returns the workspace and each chapter's solutions.
 fn scratch_workspace(
     root: &Path,
     name: &str,
     body: Body,
-) -> anyhow::Result<(PathBuf, Vec<(&'static str, Vec<Solution>)>)> {
+) -> anyhow::Result<(PathBuf, Vec<ChapterSolutions>)> {
     let scratch = root.join("target").join(name);
     let _ = std::fs::remove_dir_all(&scratch);
     std::fs::create_dir_all(&scratch)?;

@@ -23,14 +23,33 @@ pub fn alpha_bar_from_betas(betas: &[f64]) -> Vec<f64> {
     // SOLUTION END
 }
 
-/// Exercise 3.2: the ᾱ trick for one number: x_t = √ᾱ_t x_0 + √(1 − ᾱ_t) ε.
-pub fn q_sample_one(s: &Schedule, x0: f64, eps: f64, t: usize) -> f64 {
+/// Exercise 3.2: the ᾱ trick on a batch: x_t = √ᾱ_t x_0 + √(1 − ᾱ_t) ε for rows `[B, N]`,
+/// row i at its own step `ts[i]` (each row's two coefficients spread along the row).
+pub fn q_sample_rows<D: Device<f32>>(
+    s: &Schedule,
+    x0: &Tensor<(usize, usize), f32, D>,
+    ts: &[usize],
+    eps: &Tensor<(usize, usize), f32, D>,
+) -> Tensor<(usize, usize), f32, D> {
     // SOLUTION START
-    // WRONG (the variance 1 − ᾱ_t for its square root): `(1.0 - s.alpha_bar(t)).sqrt()` -> `(1.0 - s.alpha_bar(t))`
-    // WRONG (ᾱ_t for √ᾱ_t on x_0): `s.alpha_bar(t).sqrt() * x0` -> `s.alpha_bar(t) * x0`
+    // WRONG (the variance 1 − ᾱ_t for its square root): `(1.0 - s.alpha_bar(t)).sqrt() as f32` -> `(1.0 - s.alpha_bar(t)) as f32`
+    // WRONG (ᾱ_t for √ᾱ_t on x_0): `s.alpha_bar(t).sqrt() as f32` -> `s.alpha_bar(t) as f32`
     // WRONG (ᾱ_{t−1} for ᾱ_t): `alpha_bar(t)` -> `alpha_bar(t - 1)`
     // WRONG (α_t for ᾱ_t): `alpha_bar(t)` -> `alpha(t)`
-    s.alpha_bar(t).sqrt() * x0 + (1.0 - s.alpha_bar(t)).sqrt() * eps
+    // WRONG (every row at the first row's step): `ts.iter().map(|&t|` -> `ts.iter().map(|_| ts[0]).map(|t|`
+    let (b, n) = *x0.shape();
+    let dev = x0.device().clone();
+    let per_row = |v: Vec<f32>| {
+        dev.tensor_from_vec(v, (b,))
+            .broadcast_like::<_, Axis<1>>(&(b, n))
+    };
+    let signal = per_row(ts.iter().map(|&t| s.alpha_bar(t).sqrt() as f32).collect());
+    let noise = per_row(
+        ts.iter()
+            .map(|&t| (1.0 - s.alpha_bar(t)).sqrt() as f32)
+            .collect(),
+    );
+    x0.clone() * signal + eps.clone() * noise
     // SOLUTION END
 }
 
@@ -74,18 +93,26 @@ mod tests {
         }
     }
 
-    /// Against chapter 3's `q_sample` on a batch.
+    /// Against chapter 3's `q_sample` on a batch of four rows of five numbers at steps 1, 300,
+    /// 301 and 1000.
     #[test]
-    fn exercise_3_2_q_sample_one() {
+    fn exercise_3_2_q_sample_rows() {
         let s = Schedule::new(BetaSchedule::Linear, 1000).unwrap();
         let dev: Cpu = Default::default();
-        let (x0, eps, ts) = ([0.5f32, -1.0, 0.9], [1.2f32, 0.3, -2.0], [1, 300, 1000]);
-        let x0_t = dev.tensor_from_vec(x0.to_vec(), (3, 1));
-        let eps_t = dev.tensor_from_vec(eps.to_vec(), (3, 1));
-        let want = ddpm_forward::q_sample(&s, &x0_t, &ts, &eps_t).as_vec();
-        for i in 0..3 {
-            let got = q_sample_one(&s, x0[i] as f64, eps[i] as f64, ts[i]);
-            assert!((got - want[i] as f64).abs() < 1e-5, "t = {}", ts[i]);
+        let mut rng = ddpm_schedule::rand::rngs::StdRng::seed_from_u64(32);
+        let x0: Tensor<(usize, usize), f32, Cpu> = randn(&dev, (4, 5), &mut rng);
+        let eps: Tensor<(usize, usize), f32, Cpu> = randn(&dev, (4, 5), &mut rng);
+        let ts = [1, 300, 301, 1000];
+        let want = ddpm_forward::q_sample(&s, &x0, &ts, &eps).as_vec();
+        let got = q_sample_rows(&s, &x0, &ts, &eps).as_vec();
+        assert_eq!(got.len(), 20);
+        for (i, (g, w)) in got.iter().zip(&want).enumerate() {
+            assert!(
+                (g - w).abs() < 1e-5,
+                "row {}, column {}: {g} vs {w}",
+                i / 5,
+                i % 5
+            );
         }
     }
 

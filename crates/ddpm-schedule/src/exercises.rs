@@ -5,16 +5,22 @@
 
 use ddpm_schedule::Schedule;
 
-/// Exercise 2.1: the linear schedule for T = 1000: β_1, …, β_T rising evenly from β_1 = 10⁻⁴ to
-/// β_T = 0.02 (both ends included), as a vector of T numbers.
-pub fn linear_betas_1000() -> Vec<f64> {
+/// Exercise 2.1: Nichol & Dhariwal's cosine schedule for T steps: ᾱ(t) = f(t)/f(0) with
+/// f(t) = cos²(((t/T) + s)/(1 + s) · π/2) and s = 0.008, then β_t = 1 − ᾱ(t)/ᾱ(t − 1) for
+/// t = 1, …, T, each clipped at 0.999 (ᾱ(T) is 0, which would make β_T = 1).
+pub fn cosine_betas(t_max: usize) -> Vec<f64> {
     // SOLUTION START
-    // WRONG (β_T never reached (divided by T, not T − 1)): `(t_max - 1) as f64` -> `t_max as f64`
-    // WRONG (shifted by one step): `(0..t_max)` -> `(1..=t_max)`
-    // WRONG (starting from 0, not β_1): `start + (end - start)` -> `(end - start)`
-    let (t_max, start, end) = (1000, 1e-4, 0.02);
-    (0..t_max)
-        .map(|i| start + (end - start) * i as f64 / (t_max - 1) as f64)
+    // WRONG (no clipping: β_T = 1): `.min(0.999)` -> ``
+    // WRONG (the offset s dropped): `let s = 0.008;` -> `let s = 0.0;`
+    // WRONG (cos, not cos²): `.cos().powi(2)` -> `.cos()`
+    // WRONG (1 − ᾱ_t taken for β_t): `1.0 - alpha_bar(t as f64) / alpha_bar(t as f64 - 1.0)` -> `1.0 - alpha_bar(t as f64)`
+    // WRONG (counted from t = 0: each β one step early): `(1..=t_max)` -> `(0..t_max)`
+    let s = 0.008;
+    let angle = |t: f64| (t / t_max as f64 + s) / (1.0 + s) * std::f64::consts::FRAC_PI_2;
+    let f = |t: f64| angle(t).cos().powi(2);
+    let alpha_bar = |t: f64| f(t) / f(0.0);
+    (1..=t_max)
+        .map(|t| (1.0 - alpha_bar(t as f64) / alpha_bar(t as f64 - 1.0)).min(0.999))
         .collect()
     // SOLUTION END
 }
@@ -36,14 +42,22 @@ mod tests {
     use super::*;
     use ddpm_schedule::BetaSchedule;
 
-    /// Against the crate's linear schedule, every β.
+    /// Against the crate's cosine schedule, every β, for T = 1000 and T = 50 (the clipped last
+    /// step among them).
     #[test]
-    fn exercise_2_1_linear_betas_1000() {
-        let want = Schedule::new(BetaSchedule::Linear, 1000).unwrap();
-        let got = linear_betas_1000();
-        assert_eq!(got.len(), 1000, "T = 1000 betas");
-        for t in 1..=1000 {
-            assert!((got[t - 1] - want.beta(t)).abs() < 1e-12, "β_{t}");
+    fn exercise_2_1_cosine_betas() {
+        for t_max in [1000, 50] {
+            let want = Schedule::new(BetaSchedule::Cosine, t_max).unwrap();
+            let got = cosine_betas(t_max);
+            assert_eq!(got.len(), t_max, "T = {t_max} betas");
+            for t in 1..=t_max {
+                assert!(
+                    (got[t - 1] - want.beta(t)).abs() < 1e-12,
+                    "T = {t_max}: β_{t} = {} vs {}",
+                    got[t - 1],
+                    want.beta(t)
+                );
+            }
         }
     }
 
