@@ -18,7 +18,11 @@ A notebook fails when
 
 Every notebook runs, whatever happened to the one before; the end is a summary table.
 
-usage: run_notebooks.py NOTEBOOK_DIR OUT_DIR
+With --blank, the notebooks are the student's copies (each task's code a `todo!("task N.M: …")`)
+and each must instead fail at its first task: the first problem must be the panic of that task's
+`todo!()` — the cells before it ran cleanly, and the check that calls the task did run it.
+
+usage: run_notebooks.py [--blank] NOTEBOOK_DIR OUT_DIR
 Environment: EVCXR_TMPDIR (a persistent build folder outside the workspace, so dependencies are
 compiled once for all notebooks).
 """
@@ -88,6 +92,12 @@ def run(path, out_dir):
         raised.append(f"{type(e).__name__}: {str(e).strip()[-2000:]}")
     shown = 0
     for i, cell in enumerate(nb.cells):
+        # A panic reaches stderr in pieces (the location, then the message): judge a cell's
+        # stderr as one text, reported where it first appears.
+        stderr = [line for out in cell.get("outputs", [])
+                  if out.get("output_type") == "stream" and out.get("name") == "stderr"
+                  for line in "".join(out.get("text", "")).splitlines()
+                  if line.strip() and not PROGRESS.match(line)]
         for out in cell.get("outputs", []):
             shown += figures_in(out)
             text = "".join(out.get("data", {}).get("text/plain", "")) + (
@@ -98,11 +108,9 @@ def run(path, out_dir):
                 # evcxr fell back to Debug: the figure was computed but not shown.
                 problems.append(f"cell {i}: a figure printed as text instead of displaying: "
                                 f"{FIGURE_AS_TEXT.search(text).group(0)}")
-            elif out.get("output_type") == "stream" and out.get("name") == "stderr":
-                other = [line for line in out.get("text", "").splitlines()
-                         if line.strip() and not PROGRESS.match(line)]
-                if other:
-                    problems.append(f"cell {i} wrote to stderr: {chr(10).join(other)[:2000]}")
+            elif out.get("output_type") == "stream" and out.get("name") == "stderr" and stderr:
+                problems.append(f"cell {i} wrote to stderr: {chr(10).join(stderr)[:2000]}")
+                stderr = []
     problems += raised
     if expected is not None and shown < expected:
         problems.append(f"showed {shown} figures, fewer than the {expected} it is known to show")
@@ -111,10 +119,41 @@ def run(path, out_dir):
     return problems, shown, expected
 
 
+FIRST_TASK = re.compile(r'todo!\("task ([0-9.]+)')
+
+
+def first_task(path):
+    """The id of the notebook's first blanked task, or None."""
+    nb = nbformat.read(path, as_version=4)
+    for cell in nb.cells:
+        if cell.cell_type == "code":
+            m = FIRST_TASK.search(cell.source)
+            if m:
+                return m.group(1)
+    return None
+
+
+def judge_blank(path, problems):
+    """The problems of a student's copy: none when its first problem is its first task's todo!()."""
+    task = first_task(path)
+    if task is None:
+        return ["no blanked task (todo!(\"task N.M: …\")) in the student's copy"]
+    want = f"not yet implemented: task {task}:"
+    if not problems:
+        return [f"ran to the end: task {task}'s todo!() was never called by a check"]
+    if want not in problems[0]:
+        return [f"the first problem is not task {task}'s todo!(): " + problems[0]]
+    return []
+
+
 def main():
-    if len(sys.argv) != 3:
+    args = sys.argv[1:]
+    blank = args[:1] == ["--blank"]
+    if blank:
+        args = args[1:]
+    if len(args) != 2:
         sys.exit(__doc__)
-    nb_dir, out_dir = sys.argv[1], sys.argv[2]
+    nb_dir, out_dir = args
     config = tempfile.mkdtemp(prefix="evcxr-config-")
     with open(os.path.join(config, "prelude.rs"), "w") as f:
         f.write(PRELUDE)
@@ -126,7 +165,10 @@ def main():
     started = time.time()
     for name in names:
         start = time.time()
-        problems, shown, expected = run(os.path.abspath(os.path.join(nb_dir, name)), out_dir)
+        path = os.path.abspath(os.path.join(nb_dir, name))
+        problems, shown, expected = run(path, out_dir)
+        if blank:
+            problems, shown, expected = judge_blank(path, problems), 0, 0
         secs = time.time() - start
         status = "FAIL" if problems else "ok  "
         print(f"{status} {name}: {shown}/{expected if expected is not None else '?'} figures, "
@@ -144,7 +186,10 @@ def main():
     print(f"{'total':<{width}}  {'':<6}  {'':>7}  {time.time() - started:>7.0f}")
     if failed:
         sys.exit(f"run_notebooks: {failed} of {len(names)} notebook(s) failed")
-    print(f"run_notebooks: all {len(names)} notebooks ran; executed copies in {out_dir}")
+    if blank:
+        print(f"run_notebooks: all {len(names)} student notebooks stop at their first task")
+    else:
+        print(f"run_notebooks: all {len(names)} notebooks ran; executed copies in {out_dir}")
 
 
 if __name__ == "__main__":

@@ -1,25 +1,39 @@
 //! Notebooks are valid nbformat-4 JSON for the Rust kernel, committed without outputs (the
 //! course's rule: outputs are produced by running, never stored), and their `:dep` paths point at
-//! the course's crates.
+//! the course's crates. Both variants are checked: the solved notebooks (`notebooks/solved/`) and
+//! the student's copies (`notebooks/`), which must be exactly what the solved ones give with each
+//! task blanked (`cargo xtask notebooks blank`).
 
 mod common;
 
 use common::*;
 use serde_json::Value;
 
-fn notebooks() -> Vec<(String, Value)> {
-    let dir = root().join("notebooks");
-    let mut out: Vec<(String, Value)> = std::fs::read_dir(&dir)
+/// The notebooks of one folder, sorted: (`folder/name`, parsed).
+fn notebooks_in(dir: &std::path::Path) -> Vec<(String, Value)> {
+    let mut out: Vec<(String, Value)> = std::fs::read_dir(dir)
         .unwrap()
         .map(|e| e.unwrap().path())
         .filter(|p| p.extension().is_some_and(|x| x == "ipynb"))
         .map(|p| {
             let v = serde_json::from_str(&read(&p))
                 .unwrap_or_else(|e| panic!("{}: not JSON: {e}", p.display()));
-            (p.file_name().unwrap().to_string_lossy().to_string(), v)
+            let rel = p
+                .strip_prefix(root())
+                .unwrap()
+                .to_string_lossy()
+                .to_string();
+            (rel, v)
         })
         .collect();
     out.sort_by(|a, b| a.0.cmp(&b.0));
+    out
+}
+
+/// Both variants: the student's copies, then the solved notebooks.
+fn notebooks() -> Vec<(String, Value)> {
+    let mut out = notebooks_in(&root().join("notebooks"));
+    out.extend(notebooks_in(&root().join("notebooks").join("solved")));
     out
 }
 
@@ -34,10 +48,14 @@ fn source(cell: &Value) -> String {
 #[test]
 fn notebooks_are_rust_nbformat_4_without_outputs() {
     let nbs = notebooks();
-    assert!(nbs.len() >= 2, "expected a notebook per written chapter");
+    assert!(
+        nbs.len() >= 18,
+        "expected a notebook per chapter, in both variants"
+    );
     for (name, nb) in &nbs {
+        let file = name.rsplit('/').next().unwrap();
         assert!(
-            name.len() > 3 && name[..2].chars().all(|c| c.is_ascii_digit()) && &name[2..3] == "-",
+            file.len() > 3 && file[..2].chars().all(|c| c.is_ascii_digit()) && &file[2..3] == "-",
             "{name}: name should be NN-topic.ipynb"
         );
         assert_eq!(nb["nbformat"], 4, "{name}");
@@ -83,7 +101,8 @@ fn dep_paths_point_at_course_crates() {
                     .nth(1)
                     .and_then(|r| r.split('"').next())
                     .unwrap_or_else(|| panic!("{name}: `{line}` should use a relative path"));
-                let krate = root().join("notebooks").join(path);
+                let dir = root().join(&name);
+                let krate = dir.parent().unwrap().join(path);
                 assert!(
                     krate.join("Cargo.toml").is_file(),
                     "{name}: {path} is not a crate"
@@ -120,5 +139,55 @@ fn notebooks_have_a_parameter_cell() {
                 && source(c).trim_start().starts_with("// Parameters:")),
             "{name}: no code cell starting with `// Parameters:`"
         );
+    }
+}
+
+/// The student's notebooks are the solved ones with each task blanked: same names, same cells,
+/// same prose and checks — only the tasks' code is `todo!()` (and paths climb one folder less).
+#[test]
+fn student_notebooks_are_the_solved_ones_blanked() {
+    let expected = xtask::notebooks::expected(&root()).unwrap();
+    let students = notebooks_in(&root().join("notebooks"));
+    let names: Vec<&str> = students
+        .iter()
+        .map(|(n, _)| n.trim_start_matches("notebooks/"))
+        .collect();
+    let solved: Vec<&str> = expected.iter().map(|(n, _, _)| n.as_str()).collect();
+    assert_eq!(
+        names, solved,
+        "notebooks/ and notebooks/solved/ hold different notebooks"
+    );
+    for ((name, blank, tasks), (_, student)) in expected.iter().zip(&students) {
+        assert!(
+            blank == student,
+            "notebooks/{name} is not notebooks/solved/{name} with its tasks ({}) blanked: \
+             run `cargo xtask notebooks blank --force`",
+            tasks.join(", ")
+        );
+    }
+}
+
+/// Each notebook asks two or three questions, answers folded (`<details>`), in its prose; and
+/// each task is stated in prose above its code (a heading or paragraph that names it).
+#[test]
+fn notebooks_ask_questions_and_state_their_tasks() {
+    for (name, blank, tasks) in xtask::notebooks::expected(&root()).unwrap() {
+        let cells = blank["cells"].as_array().unwrap();
+        let prose: String = cells
+            .iter()
+            .filter(|c| c["cell_type"] == "markdown")
+            .map(source)
+            .collect();
+        let questions = prose.matches("<details>").count();
+        assert!(
+            (2..=4).contains(&questions) && questions == prose.matches("</details>").count(),
+            "{name}: {questions} folded answers; each notebook asks two or three questions"
+        );
+        for task in &tasks {
+            assert!(
+                prose.contains(&format!("**Task {task}.**")),
+                "{name}: task {task} is not stated in the prose (\"**Task {task}.**\")"
+            );
+        }
     }
 }

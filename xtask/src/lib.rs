@@ -2,6 +2,7 @@
 //! workspace test that checks the committed figures are what the code draws.
 
 pub mod exercises;
+pub mod notebooks;
 
 use std::path::{Path, PathBuf};
 

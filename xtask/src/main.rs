@@ -8,6 +8,9 @@
 //! `exercises/chNN/` — `cargo test` there grades them.
 //! `cargo xtask exercises check`: every exercise test fails on the blanked copy, passes the
 //! solution and rejects each of the solution's deliberately wrong variants.
+//! `cargo xtask notebooks blank [--force]`: write the student's notebooks (`notebooks/`) from the
+//! solved ones (`notebooks/solved/`), each task's code replaced by `todo!()`; a notebook that
+//! differs from what it would become (a student's work in it) is kept unless `--force`.
 
 use std::process::{Command, ExitCode};
 use std::time::Instant;
@@ -25,7 +28,8 @@ fn main() -> ExitCode {
 }
 
 const USAGE: &str = "usage: cargo xtask figures [--check] [chNN …] | cargo xtask book | \
-cargo xtask exercises start NN [--force] | cargo xtask exercises check";
+cargo xtask exercises start NN [--force] | cargo xtask exercises check | \
+cargo xtask notebooks blank [--force]";
 
 fn run() -> anyhow::Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -44,6 +48,8 @@ fn run() -> anyhow::Result<()> {
             xtask::exercises::start(&xtask::repo_root(), chapter, true).map(|_| ())
         }
         ["exercises", "check"] => exercises_check(),
+        ["notebooks", "blank"] => notebooks_blank(false),
+        ["notebooks", "blank", "--force"] => notebooks_blank(true),
         _ => bail!(USAGE),
     }
 }
@@ -161,6 +167,18 @@ fn exercises_check() -> anyhow::Result<()> {
          (at least {} each)",
         xtask::exercises::MIN_WRONG
     );
+    Ok(())
+}
+
+fn notebooks_blank(force: bool) -> anyhow::Result<()> {
+    let kept = xtask::notebooks::write_blanks(&xtask::repo_root(), force)?;
+    if !kept.is_empty() {
+        bail!(
+            "kept {} because they differ from the solved variant's blank copy (your work?); \
+             `cargo xtask notebooks blank --force` overwrites them",
+            kept.join(", ")
+        );
+    }
     Ok(())
 }
 

@@ -36,7 +36,7 @@ pub mod unet;
 
 pub use conv::{conv2d, conv2d_reference, ConvGeometry};
 pub use device::ConvDevice;
-pub use unet::{DeviceUNet, MnistUNet, SmallUNet, TinyUNet, UNet, UNetConfig};
+pub use unet::{upsample, DeviceUNet, MnistUNet, SmallUNet, TinyUNet, UNet, UNetConfig};
 
 /// Keeps freed memory in the process instead of handing it back to the kernel at once. A
 /// training step allocates and frees the same few hundred megabytes of activations every step;

@@ -398,7 +398,7 @@ impl<
 // ANCHOR: upsample
 /// Nearest-neighbour ×2 upsampling: each pixel becomes a 2×2 block. Written as a broadcast to
 /// `[B, C, H, 2, W, 2]` and a reshape, which works on every device.
-fn upsample<D: Device<f32>, T: Tape<f32, D>>(x: Act<D, T>) -> Act<D, T> {
+pub fn upsample<D: Device<f32>, T: Tape<f32, D>>(x: Act<D, T>) -> Act<D, T> {
     let (b, c, h, w) = *x.shape();
     x.broadcast_like::<_, Axes2<3, 5>>(&(b, c, h, 2, w, 2))
         .reshape_like(&(b, c, 2 * h, 2 * w))
