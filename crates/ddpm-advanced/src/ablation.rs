@@ -290,13 +290,13 @@ pub fn load_ablation(root: &Path) -> Result<Vec<VariantResult>, ResultsError> {
 }
 
 // ANCHOR: ablation_table
-/// The ablation as a markdown table. "Δ/s.e." is each variant's confident fraction minus the
+/// The ablation as a markdown table. "Δ / sampling s.e." is each variant's confident fraction minus the
 /// reference's, in standard errors of that difference: beyond about ±2 it is more than the
 /// sampling noise of 400 digits.
 pub fn ablation_table(results: &[VariantResult]) -> String {
     let mut s = String::from(
         "| variant | parameters | time per step (× small) | final loss | bits/dim ± s.e. | \
-         confident ± s.e. | Δ/s.e. | class entropy | Fréchet distance |\n\
+         confident ± s.e. | Δ / sampling s.e. | class entropy | Fréchet distance |\n\
          |---|---|---|---|---|---|---|---|---|\n",
     );
     let reference = results.iter().find(|r| r.run == "small");
@@ -424,8 +424,8 @@ pub fn seeds_table(results: &[VariantResult]) -> String {
         xs.iter().map(|&x| f(x)).collect::<Vec<_>>().join(" / ")
     };
     let mut s = String::from(
-        "| variant | confident, per seed | mean | Δ from the reference's mean | Δ / s.e. | \
-         seeds after 0 against the reference's same seeds, / s.e. | Fréchet distance, per seed | \
+        "| variant | confident, per seed | mean | Δ from the reference's mean | Δ / run-to-run s.e. | \
+         seeds after 0 against the reference's same seeds, Δ / run-to-run s.e. | Fréchet distance, per seed | \
          bits/dim, per seed |\n|---|---|---|---|---|---|---|---|\n",
     );
     let dash = || "—".to_string();
@@ -474,17 +474,24 @@ pub fn seeds_table(results: &[VariantResult]) -> String {
     }
 }
 
-/// One guidance scale's evaluation.
+/// One guidance scale's evaluation, with one sampler.
 #[derive(Clone, Debug, PartialEq)]
 pub struct GuidanceResult {
+    /// "classifier-free" or "classifier" (by a noisy classifier's gradient).
+    pub method: String,
+    /// The sampler as `ddpm` names it, with ", x̂₀ clipped" where it clipped.
+    pub sampler: String,
     pub scale: f64,
     /// Fraction drawn as the digit asked for.
     pub class_accuracy: f64,
+    /// Spread of the samples asked for a class (misses included), real digits = 1.
     pub within_class_spread: f64,
+    /// Spread of the samples asked for and classified as a class, real digits = 1.
+    pub within_class_spread_classified: Option<f64>,
     pub samples: Judgement,
 }
 
-/// Every `guidance/*/eval.json` with a guidance scale, by scale.
+/// Every `guidance/*/eval.json` with a guidance scale, by sampler, then scale.
 pub fn load_guidance(root: &Path) -> Result<Vec<GuidanceResult>, ResultsError> {
     let mut out = Vec::new();
     for (
@@ -501,38 +508,76 @@ pub fn load_guidance(root: &Path) -> Result<Vec<GuidanceResult>, ResultsError> {
                 problem: "not a guided evaluation (no guidance or guided fields)".into(),
             });
         };
+        let sampler = eval.sampler.unwrap_or_else(|| "?".into());
         out.push(GuidanceResult {
+            method: match eval.classifier_guidance {
+                Some(_) => "classifier",
+                None => "classifier-free",
+            }
+            .into(),
+            sampler: if eval.clip_x0 {
+                format!("{sampler}, x̂₀ clipped")
+            } else {
+                sampler
+            },
             scale: scale as f64,
             class_accuracy: g.class_accuracy,
             within_class_spread: g.within_class_spread,
+            within_class_spread_classified: g.within_class_spread_classified,
             samples: judged.samples.into(),
         });
     }
-    out.sort_by(|a, b| a.scale.total_cmp(&b.scale));
+    out.sort_by(|a, b| {
+        (b.method.cmp(&a.method))
+            .then(a.sampler.cmp(&b.sampler))
+            .then(a.scale.total_cmp(&b.scale))
+    });
     Ok(out)
+}
+
+impl GuidanceResult {
+    /// The method and sampler, as the figure's legend names a series.
+    pub fn series(&self) -> String {
+        format!("{}: {}", self.method, self.sampler)
+    }
+}
+
+/// The (method, sampler) series of the guidance runs, in the table's order.
+pub fn guidance_samplers(results: &[GuidanceResult]) -> Vec<String> {
+    let mut names: Vec<String> = results.iter().map(GuidanceResult::series).collect();
+    names.dedup();
+    names
 }
 
 /// The guidance measurements as a markdown table.
 pub fn guidance_table(results: &[GuidanceResult]) -> String {
     let mut s = String::from(
-        "| guidance scale s | drawn as the asked digit ± s.e. | within-class spread (real = 1) | \
-         confident ± s.e. | class entropy | Fréchet distance |\n\
-         |---|---|---|---|---|---|\n",
+        "| guidance | sampler | scale s | digits | drawn as the asked digit ± s.e. | \
+         within-class spread, asked (real = 1) | within-class spread, asked and classified | \
+         confident ± s.e. | class entropy | Fréchet distance ± s.e. |\n\
+         |---|---|---|---|---|---|---|---|---|---|\n",
     );
     for r in results {
         let q = &r.samples;
         let n = q.count as f64;
         let acc_se = (r.class_accuracy * (1.0 - r.class_accuracy) / n).sqrt();
-        s += &format!(
-            "| {} | {:.1}% ± {:.1} | {:.3} | {:.1}% ± {:.1} | {:.3} | {:.1} |\n",
+        let or_dash = |x: Option<String>| x.unwrap_or_else(|| "—".into());
+        s +=
+            &format!(
+            "| {} | {} | {} | {} | {:.1}% ± {:.1} | {:.3} | {} | {:.1}% ± {:.1} | {:.3} | {:.1}{} |\n",
+            r.method,
+            r.sampler,
             r.scale,
+            q.count,
             100.0 * r.class_accuracy,
             100.0 * acc_se,
             r.within_class_spread,
+            or_dash(r.within_class_spread_classified.map(|x| format!("{x:.3}"))),
             100.0 * q.confident,
             100.0 * q.confident_se(),
             q.class_entropy,
-            q.frechet
+            q.frechet,
+            q.frechet_se.map(|se| format!(" ± {se:.1}")).unwrap_or_default(),
         );
     }
     s
@@ -742,6 +787,7 @@ mod tests {
                 confident,
                 class_entropy: 2.0,
                 frechet: 100.0,
+                frechet_se: None,
             },
         }
     }

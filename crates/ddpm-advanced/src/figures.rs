@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 
 use ddpm_plot::{line_chart, Corner, Figure, FigureError, LineChart, PlotError, Png, Reproducible};
 
-use crate::ablation::{load_guidance, GuidanceResult};
+use crate::ablation::{guidance_samplers, load_guidance, GuidanceResult};
 use crate::results::{load_sampler_results, SamplerFamily, SamplerResult};
 
 /// T of the committed chapter-8 model the samplers are compared on (its config's `t_max`).
@@ -34,26 +34,52 @@ pub const FIGURES: &[Figure] = &[
 /// digit, and the within-class spread (1 = as varied as real digits).
 pub fn guidance_scale(root: &Path) -> Result<Png, FigureError> {
     let results = load_guidance(root)?;
-    let series = |value: &dyn Fn(&GuidanceResult) -> f64| -> Vec<(f64, f64)> {
-        results.iter().map(|r| (r.scale, value(r))).collect()
+    let x_label = "guidance scale s (0: no label, 1: conditional)";
+    // One series per sampler, of the runs that have the value.
+    let panel = |title: &str,
+                 y_label: &str,
+                 corner: Corner,
+                 value: &dyn Fn(&GuidanceResult) -> Option<f64>| {
+        let mut chart = LineChart::new(title)
+            .x_label(x_label)
+            .y_label(y_label)
+            .markers()
+            .legend_at(corner);
+        for sampler in guidance_samplers(&results) {
+            let points: Vec<(f64, f64)> = results
+                .iter()
+                .filter(|r| r.series() == sampler)
+                .filter_map(|r| value(r).map(|v| (r.scale, v)))
+                .collect();
+            if !points.is_empty() {
+                chart = chart.series(sampler, points);
+            }
+        }
+        chart
     };
     Ok(line_chart(
         &[
-            LineChart::new("Drawn as the digit asked for")
-                .x_label("guidance scale s (0: no label, 1: conditional)")
-                .y_label("classifier agrees, %")
-                .markers()
-                .legend_at(Corner::LowerRight)
-                .series("samples", series(&|r| 100.0 * r.class_accuracy)),
-            LineChart::new("Variety within a digit class")
-                .x_label("guidance scale s (0: no label, 1: conditional)")
-                .y_label("mean feature distance, real digits = 1")
-                .markers()
-                .legend_at(Corner::UpperRight)
-                .series("samples", series(&|r| r.within_class_spread)),
+            panel(
+                "Drawn as the digit asked for",
+                "classifier agrees, %",
+                Corner::LowerRight,
+                &|r| Some(100.0 * r.class_accuracy),
+            ),
+            panel(
+                "Variety among the digits drawn right",
+                "mean feature distance, real digits = 1",
+                Corner::UpperRight,
+                &|r| r.within_class_spread_classified,
+            ),
+            panel(
+                "Fréchet distance to test digits",
+                "Fréchet distance of classifier features",
+                Corner::UpperLeft,
+                &|r| Some(r.samples.frechet),
+            ),
         ],
-        2,
-        (560, 420),
+        3,
+        (480, 400),
     )?)
 }
 

@@ -49,6 +49,8 @@ pub struct Judgement {
     pub confident: f64,
     pub class_entropy: f64,
     pub frechet: f64,
+    /// The Fréchet distance's bootstrap standard error, where the evaluation wrote one.
+    pub frechet_se: Option<f64>,
 }
 
 impl Judgement {
@@ -78,6 +80,7 @@ impl From<Quality> for Judgement {
             confident: q.confident,
             class_entropy: q.class_entropy,
             frechet: q.frechet,
+            frechet_se: q.frechet_se,
         }
     }
 }
@@ -223,6 +226,7 @@ mod tests {
             confident: 0.5,
             class_entropy: 0.0,
             frechet: 0.0,
+            frechet_se: None,
         };
         assert!((j.confident_se() - 0.025).abs() < 1e-12);
     }

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Result};
 use ddpm_data::formats::{Format, SampleWriter};
 use ddpm_data::{Dataset, Images};
+use ddpm_loss::Objective;
 use ddpm_plot::Progress;
 use ddpm_sampling::{Diffusion, SampleOptions, SamplerKind};
 use ddpm_vlb::ModelVariance;
@@ -94,6 +95,9 @@ pub struct Draw<'a> {
     pub seed: u64,
     pub how: Sampling,
     pub no_ema: bool,
+    /// Guide with this noise-aware classifier's weights (classifier guidance, scale
+    /// `how.guidance`) instead of classifier-free guidance.
+    pub classifier: Option<&'a Path>,
 }
 
 // ANCHOR: sample_checkpoint
@@ -112,6 +116,7 @@ pub fn sample_checkpoint(
         seed,
         how,
         no_ema,
+        classifier,
     } = *draw;
     let config = crate::checkpoint::read_config(checkpoint)?;
     let dev = Dev::seed_from_u64(seed);
@@ -151,7 +156,19 @@ pub fn sample_checkpoint(
         if let Some(note) = how.ignored(config.preset, config.t_max) {
             eprintln!("note: {note}");
         }
-        if config.preset.is_conditional() {
+        if let Some(path) = classifier {
+            if config.objective != Objective::Eps || config.preset.learns_variance() {
+                bail!(
+                    "{}: classifier guidance shifts ε̂, so it needs an ε-predicting checkpoint with a fixed variance (this one: {} objective{})",
+                    checkpoint.display(), config.objective,
+                    if config.preset.learns_variance() { ", learned variance" } else { "" }
+                );
+            }
+            let judge = crate::noisy_classifier::load_noisy_classifier(&dev, path)?;
+            eprintln!("digits {}, classifier guidance by {} at scale {}", how.class.map_or("0–9 in turn".to_string(), |c| c.to_string()), path.display(), how.guidance);
+            let guided = crate::noisy_classifier::ClassifierGuided { model, classifier: &judge, schedule: &s, classes: how.classes(), scale: how.guidance };
+            sample_in_batches(&dev, &guided, &s, &job, &mut rng, write)?
+        } else if config.preset.is_conditional() {
             eprintln!("digits {}, guidance scale {}", how.class.map_or("0–9 in turn".to_string(), |c| c.to_string()), how.guidance);
             let guided = Guided { model, classes: how.classes(), scale: how.guidance };
             sample_in_batches(&dev, &guided, &s, &job, &mut rng, write)?
@@ -257,6 +274,8 @@ pub struct EvalCheckpoint<'a> {
     pub reference: usize,
     pub seed: u64,
     pub how: Sampling,
+    /// Classifier guidance by these noisy-classifier weights (see [`Draw::classifier`]).
+    pub classifier: Option<&'a Path>,
 }
 
 /// Samples, judges and bounds a checkpoint (see [`EvalCheckpoint`]).
@@ -290,6 +309,7 @@ pub fn eval_checkpoint(
         seed: e.seed,
         how: e.how,
         no_ema: false,
+        classifier: e.classifier,
     };
     sample_checkpoint(&draw, &[], &mut |b| {
         images.count += b.count;
@@ -329,7 +349,7 @@ pub fn eval_checkpoint(
         crate::checkpoint::read_step(e.checkpoint)?
     };
     measured.step = Some(step);
-    if config.preset.is_conditional() {
+    if config.preset.is_conditional() || e.classifier.is_some() {
         // Row r of each batch asked for digit r mod 10 (or the one --class digit).
         let classes = e.how.classes();
         let asked: Vec<usize> = (0..images.count)
@@ -344,6 +364,7 @@ pub fn eval_checkpoint(
         );
         measured.guidance = Some(e.how.guidance);
         measured.guided = Some(q);
+        measured.classifier_guidance = e.classifier.map(|p| p.display().to_string());
     }
     judged(measured, judge, test, &images, e.reference, e.seed)
 }

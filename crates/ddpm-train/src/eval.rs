@@ -11,7 +11,7 @@ use rand::Rng;
 use serde::{Deserialize, Serialize};
 
 use crate::classifier::{accuracy, DeviceClassifier, FEATURES};
-use crate::frechet::frechet_between;
+use crate::frechet::{frechet_between, frechet_bootstrap_se};
 
 /// Mean and standard error of the mean.
 pub fn mean_sem(v: &[f64]) -> (f64, f64) {
@@ -94,7 +94,14 @@ pub struct Quality {
     pub class_entropy: f64,
     /// Fréchet distance of these images' features to the reference test images'.
     pub frechet: f64,
+    /// Its bootstrap standard error over the draw of these images (written by evaluations made
+    /// since it was added; older `eval.json` files lack it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub frechet_se: Option<f64>,
 }
+
+/// Resamplings behind [`Quality::frechet_se`].
+pub const FRECHET_BOOTSTRAP: usize = 100;
 
 // ANCHOR: quality
 /// Judges `images` with the classifier against `reference` features (real test digits).
@@ -121,6 +128,13 @@ pub fn quality<D: ConvDevice>(
         histogram,
         class_entropy,
         frechet: frechet_between(&p.features, reference, FEATURES),
+        frechet_se: Some(frechet_bootstrap_se(
+            &p.features,
+            reference,
+            FEATURES,
+            FRECHET_BOOTSTRAP,
+            0,
+        )),
     }
 }
 // ANCHOR_END: quality
@@ -134,7 +148,13 @@ pub struct GuidedQuality {
     /// Diversity within a class: the mean distance between the classifier's features of two
     /// samples asked for the same class, over that of two real test digits of the class
     /// (1: as varied as real digits; guidance is expected to lower it), averaged over classes.
+    /// A group asked for one class holds every sample the classifier put elsewhere too, so this
+    /// mixes variety with misses.
     pub within_class_spread: f64,
+    /// The same among the samples both asked for and classified as the class (classes with at
+    /// least two such samples): variety within what was drawn right, not raised by misses.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub within_class_spread_classified: Option<f64>,
 }
 
 /// Judges `samples`, sample i asked for class `asked[i]`, against the real test digits of each
@@ -155,7 +175,7 @@ pub fn guided_quality<D: ConvDevice>(
         .filter(|(c, a)| c == a)
         .count();
     let real = classifier.predict(&test.images);
-    let mut ratios = Vec::new();
+    let (mut ratios, mut ratios_classified) = (Vec::new(), Vec::new());
     for class in 0..10 {
         let of = |labels: &mut dyn Iterator<Item = usize>, features: &[f32], keep: usize| {
             let rows: Vec<&[f32]> = labels
@@ -167,6 +187,12 @@ pub fn guided_quality<D: ConvDevice>(
             mean_pairwise_distance(&rows)
         };
         let fake = of(&mut asked.iter().copied(), &p.features, usize::MAX);
+        // Asked for the class and classified as it; other samples get a label no class has.
+        let mut right = asked
+            .iter()
+            .zip(p.classes())
+            .map(|(&a, c)| if a == c { a } else { usize::MAX });
+        let fake_right = of(&mut right, &p.features, usize::MAX);
         let truth = of(
             &mut test.labels.iter().map(|&l| l as usize),
             &real.features,
@@ -175,10 +201,16 @@ pub fn guided_quality<D: ConvDevice>(
         if let (Some(f), Some(t)) = (fake, truth) {
             ratios.push(f / t);
         }
+        if let (Some(f), Some(t)) = (fake_right, truth) {
+            ratios_classified.push(f / t);
+        }
     }
+    let mean = |r: &[f64]| r.iter().sum::<f64>() / r.len().max(1) as f64;
     GuidedQuality {
         class_accuracy: hits as f64 / samples.count.max(1) as f64,
-        within_class_spread: ratios.iter().sum::<f64>() / ratios.len().max(1) as f64,
+        within_class_spread: mean(&ratios),
+        within_class_spread_classified: (!ratios_classified.is_empty())
+            .then(|| mean(&ratios_classified)),
     }
 }
 // ANCHOR_END: guided_quality
@@ -334,6 +366,10 @@ pub struct Measured {
     pub guidance: Option<f32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub guided: Option<GuidedQuality>,
+    /// The noisy classifier's weights when guided by it (classifier guidance); absent:
+    /// classifier-free guidance.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub classifier_guidance: Option<String>,
     /// Whether the sampler clipped x̂₀ to [−1, 1] (written only when it did).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub clip_x0: bool,

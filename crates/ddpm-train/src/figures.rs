@@ -13,7 +13,7 @@ use dfdx::prelude::*;
 use rand::{rngs::StdRng, Rng, SeedableRng};
 
 use crate::sample::{animation_steps, denoising_gif, grid_png, sample, SampleJob, Samples};
-use ddpm_sampling::SampleOptions;
+use ddpm_sampling::{Denoiser, SampleOptions};
 
 /// The loss curve of a run: every step faint, and a 100-step moving average.
 pub fn loss_curve(losses: &[(usize, f32)]) -> Result<Png, PlotError> {
@@ -227,6 +227,11 @@ pub const CH09_FIGURES: &[Figure] = &[
         reproducible: Reproducible::Within(TOLERANCE),
     },
     Figure {
+        file: "classifier-guided-digits.png",
+        render: |root| Ok(classifier_guided_digits(root)?.0),
+        reproducible: Reproducible::Within(TOLERANCE),
+    },
+    Figure {
         file: "ddim-interpolation.png",
         render: |root| Ok(ddim_interpolation(root)?.0),
         reproducible: Reproducible::Within(TOLERANCE),
@@ -246,12 +251,24 @@ pub fn guidance_checkpoint(root: &Path) -> PathBuf {
 
 /// The guidance scales of the digit grid, one band of rows each.
 pub const GRID_SCALES: [f32; 4] = [0.0, 1.0, 3.0, 6.0];
+/// The classifier-guidance scales of the second grid.
+pub const CLASSIFIER_GRID_SCALES: [f32; 4] = [0.0, 2.0, 4.0, 8.0];
 
-// ANCHOR: guided_digits
-/// The digits 0–9 (columns) from the class-conditional UNet at each of [`GRID_SCALES`] (two rows
-/// each), every band from the same noise (seed 0, strided sampler, 50 steps): at s = 0 the
-/// label is ignored, at s = 1 it is followed loosely, above 1 strictly.
-pub fn guided_digits(root: &Path) -> Result<Png, FigureError> {
+/// The noise-aware classifier of chapter 9's classifier guidance (committed).
+pub fn noisy_classifier_path(root: &Path) -> PathBuf {
+    root.join("checkpoints/noisy-classifier.safetensors")
+}
+
+type ClassNet = <crate::net::SmallClassNet as BuildOnDevice<Cpu, f32>>::Built;
+
+/// The digits 0–9 (columns) from the class-conditional UNet at each of `scales` (two rows each),
+/// guided without a classifier or by `classifier`, every band from the same noise (seed 0,
+/// strided sampler, 50 steps).
+fn guided_grid(
+    root: &Path,
+    scales: &[f32],
+    classifier: Option<&crate::noisy_classifier::DeviceNoisyClassifier<f32, Cpu>>,
+) -> Result<Png, FigureError> {
     let path = guidance_checkpoint(root);
     let config = crate::checkpoint::read_config(&path).map_err(fig_err)?;
     if !config.preset.is_conditional() {
@@ -262,38 +279,65 @@ pub fn guided_digits(root: &Path) -> Result<Png, FigureError> {
     }
     let dev = Cpu::seed_from_u64(0);
     let s = config.noise_schedule();
-    type Net = <crate::net::SmallClassNet as BuildOnDevice<Cpu, f32>>::Built;
-    let ckpt: crate::Checkpoint<Net> = crate::load_checkpoint(&dev, &path).map_err(fig_err)?;
+    let ckpt: crate::Checkpoint<ClassNet> = crate::load_checkpoint(&dev, &path).map_err(fig_err)?;
     let mut pixels = Vec::new();
-    for scale in GRID_SCALES {
-        let guided = crate::sample::Guided {
-            model: &ckpt.ema,
-            classes: (0..10).collect(),
-            scale,
-        };
-        let opts = SampleOptions {
-            objective: config.objective,
-            ..Default::default()
-        };
+    for &scale in scales {
         let job = SampleJob {
             count: 20,
             batch: 20,
             sampler: ddpm_sampling::SamplerKind::Strided(ddpm_sampling::Strided { steps: 50 }),
-            opts,
+            opts: SampleOptions {
+                objective: config.objective,
+                ..Default::default()
+            },
         };
-        let mut rng = StdRng::seed_from_u64(0);
-        crate::sample::sample_in_batches(&dev, &guided, &s, &job, &mut rng, |b| {
-            pixels.extend_from_slice(&b.pixels);
-            Ok::<_, FigureError>(())
-        })?;
+        let mut draw = |model: &dyn Denoiser<Cpu>| {
+            let mut rng = StdRng::seed_from_u64(0);
+            crate::sample::sample_in_batches(&dev, model, &s, &job, &mut rng, |b| {
+                pixels.extend_from_slice(&b.pixels);
+                Ok::<_, FigureError>(())
+            })
+        };
+        let classes: Vec<usize> = (0..10).collect();
+        match classifier {
+            None => draw(&crate::sample::Guided {
+                model: &ckpt.ema,
+                classes,
+                scale,
+            })?,
+            Some(classifier) => draw(&crate::noisy_classifier::ClassifierGuided {
+                model: &ckpt.ema,
+                classifier,
+                schedule: &s,
+                classes,
+                scale,
+            })?,
+        };
     }
     let images = Images {
-        count: 20 * GRID_SCALES.len(),
+        count: 20 * scales.len(),
         rows: 28,
         cols: 28,
         pixels,
     };
     Ok(grid_png(&images, 10, 2)?)
+}
+
+// ANCHOR: guided_digits
+/// The digits 0–9 (columns) under classifier-free guidance at each of [`GRID_SCALES`] (two rows
+/// each), every band from the same noise: at s = 0 the label is ignored, at s = 1 it is followed
+/// loosely, above 1 more often (chapter 9's table counts how often).
+pub fn guided_digits(root: &Path) -> Result<Png, FigureError> {
+    guided_grid(root, &GRID_SCALES, None)
+}
+
+/// The same grid under classifier guidance (9.7) at [`CLASSIFIER_GRID_SCALES`], by the committed
+/// noisy classifier, the network asked for "no label".
+pub fn classifier_guided_digits(root: &Path) -> Result<Png, FigureError> {
+    let dev = Cpu::seed_from_u64(0);
+    let noisy = crate::noisy_classifier::load_noisy_classifier(&dev, &noisy_classifier_path(root))
+        .map_err(fig_err)?;
+    guided_grid(root, &CLASSIFIER_GRID_SCALES, Some(&noisy))
 }
 // ANCHOR_END: guided_digits
 

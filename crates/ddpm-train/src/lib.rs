@@ -15,6 +15,8 @@
 //! - [`classifier`] and [`frechet`]: a small MNIST classifier and the Fréchet distance between
 //!   its features of generated and real digits; [`eval`] puts them together with the
 //!   variational bound of chapter 4 in bits per dimension.
+//! - [`noisy_classifier`]: chapter 9's classifier guidance — a classifier of noisy digits and
+//!   the denoiser its gradient steers.
 
 pub use dfdx;
 
@@ -34,6 +36,7 @@ mod exercises;
 pub mod figures;
 pub mod frechet;
 pub mod net;
+pub mod noisy_classifier;
 pub mod plan;
 pub mod quickstart;
 pub mod sample;

@@ -88,3 +88,39 @@ fn guided_quality_of_real_digits_is_the_classifiers_view() {
         "{q3:?} vs {q:?}"
     );
 }
+
+/// Chapter 9's noisy classifier (`checkpoints/noisy-classifier.safetensors`, made by `ddpm
+/// classifier --noisy`): its accuracy on the first 1,000 test digits noised to t = 1, 100, …,
+/// 1000 is the row the book prints (to 0.3 points: a digit or two may flip on another CPU), and
+/// it falls from above 95% on nearly clean digits to chance once the digit is drowned.
+#[test]
+fn the_noisy_classifiers_accuracy_by_step_is_the_books() {
+    use ddpm_train::noisy_classifier::load_noisy_classifier;
+    let dev: Cpu = Default::default();
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..");
+    let model = load_noisy_classifier(&dev, &root.join("checkpoints/noisy-classifier.safetensors"))
+        .unwrap();
+    let s = ddpm_schedule::Schedule::new(ddpm_schedule::BetaSchedule::Linear, 1000).unwrap();
+    let ts: Vec<usize> = std::iter::once(1)
+        .chain((1..=10).map(|k| 100 * k))
+        .collect();
+    let acc = model.accuracy_by_step(&s, &mnist(Split::Test), &ts, 1000, 0);
+    let measured: Vec<String> = acc.iter().map(|a| format!("{:.1}%", 100.0 * a)).collect();
+    let row = format!("| accuracy | {} |", measured.join(" | "));
+    let book = std::fs::read_to_string(root.join("book/src/ch09-recent-developments.md")).unwrap();
+    let line = book
+        .lines()
+        .find(|l| l.starts_with("| accuracy | "))
+        .unwrap_or_else(|| panic!("the book has no accuracy row; measured:\n{row}"));
+    let printed: Vec<f64> = line
+        .trim_matches('|')
+        .split('|')
+        .skip(1)
+        .map(|c| c.trim().trim_end_matches('%').parse().unwrap())
+        .collect();
+    assert_eq!(printed.len(), acc.len(), "measured:\n{row}");
+    for (p, a) in printed.iter().zip(&acc) {
+        assert!((p - 100.0 * a).abs() <= 0.3, "book {line}\nmeasured {row}");
+    }
+    assert!(acc[0] > 0.95 && acc[10] < 0.2, "{row}");
+}

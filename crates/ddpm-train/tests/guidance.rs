@@ -176,3 +176,64 @@ fn guided_sampling_at_scale_zero_is_unconditional_sampling() {
     assert_eq!(plain, zero);
     assert_eq!(plain.len(), 5 * 784);
 }
+
+/// Classifier guidance (Dhariwal & Nichol's ε form): at s = 0 it is the network asked for "no
+/// label"; at s it moves ε̂ by −s √(1 − ᾱ_t) ∇ log p_φ(c | x_t), row by row, with each row's
+/// asked class and step. For the ancestral step that is Algorithm 1's mean shift: the mean
+/// (x − β_t/√(1 − ᾱ_t) ε̃)/√α_t moves by s β_t ∇ log p / √α_t — s Σ ∇ log p with Σ = β_t, up to
+/// 1/√α_t (at most 1/√0.98 ≈ 1.0102 on the linear schedule).
+#[test]
+fn classifier_guidance_shifts_epsilon_by_the_classifiers_gradient() {
+    use ddpm_train::noisy_classifier::{noise_levels, ClassifierGuided, DeviceNoisyClassifier};
+    let dev = Cpu::seed_from_u64(3);
+    let run = fresh::<Cpu, TinyClass>(&dev, config(0.1));
+    let s = ddpm_schedule::Schedule::new(BetaSchedule::Linear, 50).unwrap();
+    let judge = DeviceNoisyClassifier::<f32, Cpu>::build(&dev);
+    let n = 4;
+    let x: Tensor<(usize, usize), f32, Cpu> = dev.sample_normal_like(&(n, 784));
+    let ts = [1, 10, 30, 50];
+    let none = run.ema.denoise(x.clone(), &ts).as_vec();
+    let guided = |scale: f32| {
+        ClassifierGuided {
+            model: &run.ema,
+            classifier: &judge,
+            schedule: &s,
+            classes: vec![3, 8],
+            scale,
+        }
+        .denoise(x.clone(), &ts)
+        .as_vec()
+    };
+    assert_eq!(guided(0.0), none);
+    let levels = noise_levels(&s, &ts);
+    let grad = judge
+        .log_prob_grad(
+            x.clone().reshape_like(&(n, 1, 28, 28)),
+            &levels,
+            &[3, 8, 3, 8],
+        )
+        .as_vec();
+    assert!(
+        grad.iter().any(|g| g.abs() > 1e-4),
+        "the gradient is not zero"
+    );
+    let shifted = guided(2.5);
+    for r in 0..n {
+        let (t, level) = (ts[r], levels[r]);
+        assert!((level as f64 - (1.0 - s.alpha_bar(t)).sqrt()).abs() < 1e-6);
+        for i in r * 784..(r + 1) * 784 {
+            let want = none[i] - 2.5 * level * grad[i];
+            assert!(
+                (shifted[i] - want).abs() < 1e-5,
+                "row {r}: {} vs {want}",
+                shifted[i]
+            );
+            // The ancestral mean's shift, from ε̃ − ε̂, against s β_t ∇ / √α_t.
+            let mean_shift = -(s.beta(t) / (1.0 - s.alpha_bar(t)).sqrt() / s.alpha(t).sqrt())
+                as f32
+                * (shifted[i] - none[i]);
+            let algorithm_1 = 2.5 * s.beta(t) as f32 * grad[i] / s.alpha(t).sqrt() as f32;
+            assert!((mean_shift - algorithm_1).abs() < 1e-5 + 1e-4 * algorithm_1.abs());
+        }
+    }
+}

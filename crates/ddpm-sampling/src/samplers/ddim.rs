@@ -7,7 +7,7 @@ use dfdx::prelude::*;
 use rand::RngCore;
 
 use crate::respace::respaced_steps;
-use crate::{noise, Sampler, Step, Steps};
+use crate::{noise, Denoiser, Diffusion, Sampler, Step, Steps};
 
 /// DDIM in `steps` steps with stochasticity η.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -58,3 +58,35 @@ impl<D: Device<f32>> Sampler<D> for Ddim {
     }
 }
 // ANCHOR_END: ddim
+
+// ANCHOR: ddim_invert
+/// DDIM inversion: data `x0` encoded into the x_T from which `Ddim { steps, eta: 0.0 }` draws it
+/// back — the η = 0 update run upwards, from p = τ_{i−1} (0: the data) to t = τ_i:
+/// ε̂ = ε_θ(x_p, t), x̂₀ = (x_p − √(1 − ᾱ_p) ε̂)/√ᾱ_p, x_t = √ᾱ_t x̂₀ + √(1 − ᾱ_t) ε̂.
+/// The sampler reads ε̂ at x_t and the encoder at x_p, so the round trip is exact only as the
+/// steps grow (each step's mismatch is first order in the step's size). x̂₀ is not clipped.
+pub fn ddim_invert<D: Device<f32>>(
+    model: &dyn Denoiser<D>,
+    d: &Diffusion,
+    x0: Rows<D>,
+    steps: usize,
+) -> Rows<D> {
+    let s = d.schedule;
+    let d = Diffusion {
+        clip_x0: false,
+        ..*d
+    };
+    let n = x0.shape().0;
+    let (mut x, mut p) = (x0, 0usize);
+    let alpha_bar = |t: usize| if t == 0 { 1.0 } else { s.alpha_bar(t) };
+    for t in respaced_steps(s.t_max(), steps) {
+        let ts = vec![t; n];
+        let (eps, _, _) = d.eps_x0(&x, &ts, model.denoise(x.clone(), &ts));
+        let (ab_p, ab_t) = (alpha_bar(p), alpha_bar(t));
+        let x0_hat = (x - eps.clone() * (1.0 - ab_p).sqrt() as f32) / ab_p.sqrt() as f32;
+        x = x0_hat * ab_t.sqrt() as f32 + eps * (1.0 - ab_t).sqrt() as f32;
+        p = t;
+    }
+    x
+}
+// ANCHOR_END: ddim_invert

@@ -16,7 +16,7 @@ mod heun;
 mod strided;
 
 pub use ancestral::Ancestral;
-pub use ddim::Ddim;
+pub use ddim::{ddim_invert, Ddim};
 pub use heun::Heun;
 pub use strided::Strided;
 
