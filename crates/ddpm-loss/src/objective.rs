@@ -155,6 +155,29 @@ impl Objective {
     }
 }
 
+// ANCHOR: x0_loss_factor
+impl Objective {
+    /// How much this objective's squared error weighs the x₀ error at step t: ‖out − target‖²
+    /// = factor_t · ‖x̂₀ − x₀‖², with factor SNR_t for ε (x̂₀ − x₀ = −(b_t/a_t)(ε̂ − ε)), 1 for
+    /// x₀ and 1 + SNR_t = 1/(1 − ᾱ_t) for v (x̂₀ − x₀ = −b_t (v̂ − v)). So every objective is an
+    /// x₀-regression, weighted differently across t: ε puts SNR_t ≫ 1 on the nearly clean steps.
+    pub fn x0_loss_factor(self, s: &Schedule, t: usize) -> f64 {
+        match self {
+            Objective::Eps => s.snr(t),
+            Objective::X0 => 1.0,
+            Objective::V => 1.0 + s.snr(t),
+        }
+    }
+
+    /// The per-example weight of Min-SNR-γ (Hang et al. 2023) on this objective's loss: the
+    /// weighted loss is min(SNR_t, γ) · ‖x̂₀ − x₀‖² whatever the network outputs, so ε's weight is
+    /// min(SNR_t, γ)/SNR_t, x₀'s min(SNR_t, γ) and v's min(SNR_t, γ)/(1 + SNR_t).
+    pub fn min_snr_weight(self, s: &Schedule, t: usize, gamma: f64) -> f64 {
+        s.snr(t).min(gamma) / self.x0_loss_factor(s, t)
+    }
+}
+// ANCHOR_END: x0_loss_factor
+
 /// a_t = √ᾱ_t and b_t = √(1 − ᾱ_t) of each row, spread across the row.
 fn coefficients<D: Device<f32>>(s: &Schedule, like: &Rows<D>, ts: &[usize]) -> (Rows<D>, Rows<D>) {
     let (dev, shape) = (like.device().clone(), *like.shape());
@@ -290,5 +313,59 @@ mod tests {
             .parse::<Objective>()
             .unwrap_err()
             .contains("eps, x0 or v"));
+    }
+
+    /// Each objective's squared error is factor_t times the squared error of the x̂₀ it implies
+    /// (through the conversions above, not the factor's formula), and v's error is ε's over
+    /// ᾱ_t when both imply the same x̂₀. Min-SNR-γ's weight turns all three into one loss.
+    #[test]
+    fn every_objective_is_a_weighted_x0_regression() {
+        let s = Schedule::new(BetaSchedule::Linear, 1000).unwrap();
+        let mut rng = ddpm_schedule::rand::rngs::StdRng::seed_from_u64(3);
+        use ddpm_schedule::rand::Rng;
+        for &t in &[1, 20, 250, 600, 1000] {
+            let (x0, eps): (f64, f64) = (rng.gen_range(-1.0..1.0), rng.gen_range(-2.0..2.0));
+            let x_t = s.sqrt_alpha_bar(t) * x0 + s.sqrt_one_minus_alpha_bar(t) * eps;
+            // One guess of x̂₀, written as each objective's output.
+            let x0_hat = x0 + rng.gen_range(-0.5..0.5);
+            let x0_err = (x0_hat - x0).powi(2);
+            let mut errs = Vec::new();
+            for o in Objective::ALL {
+                let target = o.target_scalar(&s, x0, eps, t);
+                let out = match o {
+                    Objective::X0 => x0_hat,
+                    Objective::Eps => Objective::X0.eps_scalar(&s, x0_hat, x_t, t),
+                    Objective::V => {
+                        let e = Objective::X0.eps_scalar(&s, x0_hat, x_t, t);
+                        s.sqrt_alpha_bar(t) * e - s.sqrt_one_minus_alpha_bar(t) * x0_hat
+                    }
+                };
+                assert!(
+                    (o.x0_scalar(&s, out, x_t, t) - x0_hat).abs() < 1e-6 * (1.0 + x0_hat.abs())
+                );
+                let err = (out - target).powi(2);
+                let want = o.x0_loss_factor(&s, t) * x0_err;
+                assert!(
+                    (err - want).abs() <= 1e-6 * want.max(1e-9),
+                    "{o} at t = {t}: {err} vs {want}"
+                );
+                let weighted = o.min_snr_weight(&s, t, 5.0) * err;
+                let want = s.snr(t).min(5.0) * x0_err;
+                assert!(
+                    (weighted - want).abs() <= 1e-6 * want.max(1e-9),
+                    "{o} min-SNR at t = {t}"
+                );
+                errs.push(err);
+            }
+            // v-loss = ε-loss / ᾱ_t for the same x̂₀.
+            let (eps_err, v_err) = (errs[0], errs[2]);
+            assert!(
+                (v_err - eps_err / s.alpha_bar(t)).abs() <= 1e-6 * v_err.max(1e-9),
+                "t = {t}"
+            );
+        }
+        // γ larger than every SNR leaves x₀'s loss weighted by SNR_t: ε's own L_simple again.
+        let t = 700;
+        assert!((Objective::Eps.min_snr_weight(&s, t, 1e12) - 1.0).abs() < 1e-12);
     }
 }

@@ -62,6 +62,12 @@ pub struct TrainConfig {
     #[arg(long = "label-dropout", default_value_t = 0.1)]
     #[serde(default = "default_label_dropout")]
     pub label_dropout: f64,
+    /// Min-SNR-γ loss weighting (Hang et al. 2023): each image's squared error is weighted so
+    /// that the x₀ error it implies counts min(SNR_t, γ), whatever the objective; 0 = off (each
+    /// objective's plain squared error). Hang et al. use γ = 5.
+    #[arg(long = "min-snr", default_value_t = 0.0, value_name = "GAMMA")]
+    #[serde(default)] // absent in checkpoints written before it existed: off
+    pub min_snr: f64,
     /// Seed of the initial weights, the batches, the steps t and the noise.
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
@@ -133,6 +139,8 @@ pub enum ConfigError {
     BadDropout(f32),
     #[error("--label-dropout must be in [0, 1] (got {0})")]
     BadLabelDropout(f64),
+    #[error("--min-snr must be 0 (off) or a positive γ (got {0})")]
+    BadMinSnr(f64),
     #[error("--grad-clip must be positive (got {0})")]
     BadGradClip(f64),
     #[error("--schedule {0} with --t-max {1}: {2}")]
@@ -173,6 +181,9 @@ impl TrainConfig {
         }
         if !(0.0..=1.0).contains(&self.label_dropout) {
             return Err(ConfigError::BadLabelDropout(self.label_dropout));
+        }
+        if !(self.min_snr.is_finite() && self.min_snr >= 0.0) {
+            return Err(ConfigError::BadMinSnr(self.min_snr));
         }
         Schedule::new(self.schedule, self.t_max)
             .map_err(|e| ConfigError::Schedule(self.schedule, self.t_max, e.to_string()))?;
@@ -230,6 +241,7 @@ mod tests {
         assert!(with(|c| c.ema_decay = 1.0).contains("--ema-decay"));
         assert!(with(|c| c.dropout = 1.0).contains("--dropout"));
         assert!(with(|c| c.label_dropout = 1.5).contains("--label-dropout"));
+        assert!(with(|c| c.min_snr = -5.0).contains("--min-snr"));
         // The linear schedule scales β with 1000/T: T = 20 would need β_T = 1.
         assert!(with(|c| c.t_max = 20).contains("--t-max 20"));
     }
@@ -261,6 +273,8 @@ mod tests {
         let mut old = TrainConfig::default().to_json();
         old.as_object_mut().unwrap().remove("dropout");
         assert_eq!(TrainConfig::from_json(&old).unwrap().dropout, 0.0);
+        old.as_object_mut().unwrap().remove("min_snr");
+        assert_eq!(TrainConfig::from_json(&old).unwrap().min_snr, 0.0);
         let committed = json!({"batch":64,"dropout":0.0,"ema_decay":0.999,"grad_clip":1.0,
             "lr":0.002,"preset":"small","schedule":"linear","seed":1,"steps":8000,"t_max":1000,
             "warmup":200});

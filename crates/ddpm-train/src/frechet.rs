@@ -226,10 +226,12 @@ mod tests {
     }
 
     /// The bootstrap standard error from one set of samples against the real spread of the
-    /// distance over 60 independent sets of the same size, from the same distribution (3-D,
-    /// correlated, shifted from the reference): they agree within a factor of 1.5. A bootstrap
-    /// of a plain mean would be tested the same way; here it also has to see through the
-    /// covariance's square root.
+    /// distance over 200 independent sets of the same size, from the same distribution (3-D,
+    /// correlated, shifted from the reference). The bootstrap is itself an estimate from one
+    /// set: over ten sets it ranges 0.83–1.40× the spread, and on average it is 17% high (the
+    /// resampled sets' shift is the observed one, itself larger than the true one) — so an
+    /// s.e. the course reports errs on the cautious side. Tested: each within a factor of 1.5,
+    /// their mean within 25%.
     #[test]
     fn bootstrap_se_matches_the_spread_over_independent_sample_sets() {
         let dim = 3;
@@ -247,7 +249,7 @@ mod tests {
                 .collect()
         };
         let reference = draw(2000, 0.0);
-        let sets: Vec<Vec<f32>> = (0..60).map(|_| draw(200, 0.4)).collect();
+        let sets: Vec<Vec<f32>> = (0..200).map(|_| draw(200, 0.4)).collect();
         let d: Vec<f64> = sets
             .iter()
             .map(|a| frechet_between(a, &reference, dim))
@@ -255,8 +257,16 @@ mod tests {
         let mean = d.iter().sum::<f64>() / d.len() as f64;
         let spread =
             (d.iter().map(|x| (x - mean).powi(2)).sum::<f64>() / (d.len() - 1) as f64).sqrt();
-        for a in &sets[..3] {
-            let se = frechet_bootstrap_se(a, &reference, dim, 200, 1);
+        let ses: Vec<f64> = sets[..10]
+            .iter()
+            .map(|a| frechet_bootstrap_se(a, &reference, dim, 200, 1))
+            .collect();
+        let mean_se = ses.iter().sum::<f64>() / ses.len() as f64;
+        assert!(
+            (mean_se / spread - 1.0).abs() < 0.25,
+            "mean bootstrap s.e. {mean_se} against the spread {spread}"
+        );
+        for &se in &ses {
             assert!(
                 (spread / 1.5..spread * 1.5).contains(&se),
                 "bootstrap s.e. {se} against the spread over independent sets {spread}"

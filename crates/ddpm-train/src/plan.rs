@@ -9,9 +9,11 @@
 //! ```
 //!
 //! Each line is a run's name (a relative path: its folder under the results folder) and the
-//! arguments of `ddpm train` or `ddpm eval`, split on whitespace; the runner adds `--out`.
-//! Resuming: an `eval` whose folder holds `eval.json` is done; a `train` whose folder holds a
-//! checkpoint is continued with `--resume` (a finished one stops at once).
+//! arguments of `ddpm train`, `ddpm eval` or `ddpm quickstart`, split on whitespace; the runner
+//! adds `--out`. Resuming: an `eval` whose folder holds `eval.json` is done, and a `quickstart`
+//! whose folder holds `quickstart.json` (a stopped one starts again: its budget is wall-clock
+//! time); a `train` whose folder holds a checkpoint is continued with `--resume` (a finished one
+//! stops at once).
 
 use std::path::{Component, Path, PathBuf};
 
@@ -34,6 +36,7 @@ pub struct PlanRun {
 pub enum RunKind {
     Train,
     Eval,
+    Quickstart,
 }
 
 #[derive(Debug, Error, PartialEq, Eq)]
@@ -65,12 +68,17 @@ pub fn parse_plan(file: &str, text: &str) -> Result<Vec<PlanRun>, PlanError> {
         let command = match words.next() {
             Some("train") => RunKind::Train,
             Some("eval") => RunKind::Eval,
+            Some("quickstart") => RunKind::Quickstart,
             Some(other) => {
                 return Err(bad(format!(
-                    "run '{name}': '{other}' is not a plan command (train or eval)"
+                    "run '{name}': '{other}' is not a plan command (train, eval or quickstart)"
                 )))
             }
-            None => return Err(bad(format!("run '{name}' has no command (train or eval)"))),
+            None => {
+                return Err(bad(format!(
+                    "run '{name}' has no command (train, eval or quickstart)"
+                )))
+            }
         };
         let args: Vec<String> = words.map(str::to_string).collect();
         if args.iter().any(|a| a == "--out" || a.starts_with("--out=")) {
@@ -121,12 +129,14 @@ impl PlanRun {
         let mut args = vec![match self.command {
             RunKind::Train => "train".to_string(),
             RunKind::Eval => "eval".to_string(),
+            RunKind::Quickstart => "quickstart".to_string(),
         }];
         args.extend(self.args.iter().cloned());
         args.push("--out".into());
         args.push(dir.display().to_string());
         match self.command {
             RunKind::Eval if dir.join("eval.json").is_file() => Step::Done,
+            RunKind::Quickstart if dir.join(crate::quickstart::REPORT_FILE).is_file() => Step::Done,
             RunKind::Train if dir.join(crate::train::CHECKPOINT_FILE).is_file() => {
                 args.push("--resume".into());
                 Step::Run(args)
@@ -143,12 +153,14 @@ mod tests {
     const PLAN: &str = "# the samplers\n\
         samplers/ddim-50  eval --checkpoint c.safetensors --sampler ddim:50   # cheap\n\
         \n\
-        runs/deep train --preset small --steps 10\n";
+        runs/deep train --preset small --steps 10\n\
+        budget/v quickstart --objective v --budget-minutes 10\n";
 
     #[test]
     fn a_plan_reads_as_named_runs() {
         let runs = parse_plan("p", PLAN).unwrap();
-        assert_eq!(runs.len(), 2);
+        assert_eq!(runs.len(), 3);
+        assert_eq!(runs[2].command, RunKind::Quickstart);
         assert_eq!(runs[0].name, "samplers/ddim-50");
         assert_eq!(runs[0].command, RunKind::Eval);
         assert_eq!(
@@ -163,7 +175,7 @@ mod tests {
         for (text, want) in [
             (
                 "a sample --count 3",
-                "line 1: run 'a': 'sample' is not a plan",
+                "line 1: run 'a': 'sample' is not a plan command (train, eval or quickstart)",
             ),
             ("\nb", "line 2: run 'b' has no command"),
             ("c eval --out x", "line 1: run 'c' sets --out"),
@@ -206,11 +218,27 @@ mod tests {
             panic!("a fresh training runs")
         };
         assert!(!first.contains(&"--resume".to_string()));
-        for (r, file) in [(ev, "eval.json"), (tr, crate::train::CHECKPOINT_FILE)] {
+        let qs = &runs[2];
+        // A stopped quickstart (a checkpoint, no report) starts again, without --resume.
+        std::fs::create_dir_all(qs.dir(dir.path())).unwrap();
+        std::fs::write(qs.dir(dir.path()).join(crate::train::CHECKPOINT_FILE), b"x").unwrap();
+        let Step::Run(q) = qs.step(dir.path()) else {
+            panic!("a stopped quickstart runs again")
+        };
+        assert_eq!(
+            (q[0].as_str(), q.contains(&"--resume".to_string())),
+            ("quickstart", false)
+        );
+        for (r, file) in [
+            (ev, "eval.json"),
+            (tr, crate::train::CHECKPOINT_FILE),
+            (qs, crate::quickstart::REPORT_FILE),
+        ] {
             std::fs::create_dir_all(r.dir(dir.path())).unwrap();
             std::fs::write(r.dir(dir.path()).join(file), b"x").unwrap();
         }
         assert_eq!(ev.step(dir.path()), Step::Done);
+        assert_eq!(qs.step(dir.path()), Step::Done);
         let Step::Run(again) = tr.step(dir.path()) else {
             panic!("a started training resumes")
         };

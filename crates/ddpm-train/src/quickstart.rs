@@ -37,8 +37,11 @@ pub struct QuickstartOptions {
     pub digits: usize,
     pub sampler: SamplerKind,
     pub clip_x0: bool,
-    /// The run's settings; `steps` and `warmup` are replaced by the plan.
+    /// The run's settings; `steps` is replaced by the plan, and `warmup` too unless
+    /// [`warmup`](Self::warmup) is set.
     pub config: TrainConfig,
+    /// A warm-up chosen by the user (at most the planned steps), instead of the plan's.
+    pub warmup: Option<usize>,
 }
 
 /// The measured speeds and the run chosen from them.
@@ -117,6 +120,9 @@ impl Plan {
     }
 }
 
+/// The job's record, written last: the plan, what was trained and how long each part took.
+pub const REPORT_FILE: &str = "quickstart.json";
+
 /// What the job did.
 #[derive(Clone, Debug)]
 pub struct QuickstartReport {
@@ -128,6 +134,27 @@ pub struct QuickstartReport {
     pub total_secs: f64,
     pub samples: Samples,
     pub checkpoint: PathBuf,
+}
+
+impl QuickstartReport {
+    /// The record written to [`REPORT_FILE`].
+    fn to_json(&self, config: &TrainConfig, opts: &QuickstartOptions) -> serde_json::Value {
+        let p = &self.plan;
+        serde_json::json!({
+            "budget_secs": p.budget,
+            "measured_train_step_secs": p.train_step,
+            "measured_sample_call_secs": p.sample_call,
+            "planned_steps": p.steps,
+            "trained_steps": self.trained,
+            "train_secs": self.train_secs,
+            "sample_secs": self.sample_secs,
+            "total_secs": self.total_secs,
+            "digits": opts.digits,
+            "sampler": opts.sampler.to_string(),
+            "clip_x0": opts.clip_x0,
+            "config": config.to_json(),
+        })
+    }
 }
 
 /// Seconds per training step of a throwaway copy of a fresh run (2 untimed steps, then
@@ -212,7 +239,7 @@ pub fn quickstart<D: ConvDevice, M: DiffusionNet<D>>(
     }
     let mut config = opts.config.clone();
     config.steps = plan.steps;
-    config.warmup = plan.warmup;
+    config.warmup = opts.warmup.map_or(plan.warmup, |w| w.min(plan.steps));
     config.validate()?;
 
     // Train, stopping early (with a checkpoint) if the machine turns out slower than measured.
@@ -271,7 +298,7 @@ pub fn quickstart<D: ConvDevice, M: DiffusionNet<D>>(
     };
     write("samples.png", &grid_png(&samples.images, cols, 3)?.0)?;
     write("denoising.gif", &denoising_gif(&samples, cols, 2)?.0)?;
-    Ok(QuickstartReport {
+    let report = QuickstartReport {
         plan,
         trained: run.step,
         train_secs,
@@ -279,7 +306,13 @@ pub fn quickstart<D: ConvDevice, M: DiffusionNet<D>>(
         total_secs: opts.started.elapsed().as_secs_f64(),
         samples,
         checkpoint: run_opts.checkpoint_path(),
-    })
+    };
+    // Last, so its presence says the job ran to the end (a plan skips such a run).
+    write(
+        REPORT_FILE,
+        report.to_json(&config, opts).to_string().as_bytes(),
+    )?;
+    Ok(report)
 }
 // ANCHOR_END: quickstart
 

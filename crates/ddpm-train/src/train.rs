@@ -9,7 +9,7 @@ use std::time::Instant;
 
 use ddpm_data::{pixels_to_unit, Images};
 use ddpm_forward::q_sample;
-use ddpm_loss::{l_hybrid, l_simple, Objective};
+use ddpm_loss::{l_hybrid, l_simple, weighted_eps_loss, Objective};
 use ddpm_plot::Progress;
 use ddpm_schedule::randn;
 use ddpm_unet::ConvDevice;
@@ -91,6 +91,8 @@ pub enum TrainError {
     NeedsLabels { classes: usize, count: usize },
     #[error("a UNet that learns its variance is trained with L_hybrid on ε-prediction: use --objective eps, not {objective}")]
     LearnedVarianceNeedsEps { objective: Objective },
+    #[error("a UNet that learns its variance is trained with L_hybrid, which --min-snr does not weight: leave --min-snr at 0")]
+    LearnedVarianceWithMinSnr,
 }
 
 /// A fresh run: weights from the device's RNG (seed it for reproducible runs), the EMA equal
@@ -170,6 +172,9 @@ pub fn train_labelled<D: ConvDevice, M: DiffusionNet<D>>(
             objective: cfg.objective,
         });
     }
+    if learned && cfg.min_snr > 0.0 {
+        return Err(TrainError::LearnedVarianceWithMinSnr);
+    }
     let s = cfg.noise_schedule();
     let pixels: Vec<f32> = data.pixels.iter().map(|&p| pixels_to_unit(p)).collect();
     let dim = data.image_len();
@@ -225,9 +230,12 @@ pub fn train_labelled<D: ConvDevice, M: DiffusionNet<D>>(
             )
             .reshape_like(&(cfg.batch, if learned { 2 * dim } else { dim }));
         // (A UNet that also outputs its variance: L_hybrid = L_simple + λ L_vlb, chapter 9.)
-        let loss = match learned {
-            false => l_simple(out, &cfg.objective.target(&s, &x0, &eps, &ts)),
-            true => l_hybrid(&s, out, &x0, &x_t, &eps, &ts),
+        // (Min-SNR-γ weights each image's error by its step; chapter 10.)
+        let target = || cfg.objective.target(&s, &x0, &eps, &ts);
+        let loss = match (learned, cfg.min_snr > 0.0) {
+            (false, false) => l_simple(out, &target()),
+            (false, true) => weighted_eps_loss(out, &target(), &min_snr_weights(dev, &cfg, &ts)),
+            (true, _) => l_hybrid(&s, out, &x0, &x_t, &eps, &ts),
         };
         let value = loss.as_vec()[0];
         if !value.is_finite() {
@@ -285,6 +293,21 @@ pub fn train_labelled<D: ConvDevice, M: DiffusionNet<D>>(
         );
     }
     Ok((run, Outcome::Finished, losses))
+}
+
+/// Min-SNR-γ's weight of each image of the batch, at its step (see
+/// [`Objective::min_snr_weight`]).
+fn min_snr_weights<D: Device<f32>>(
+    dev: &D,
+    cfg: &TrainConfig,
+    ts: &[usize],
+) -> Tensor<(usize,), f32, D> {
+    let s = cfg.noise_schedule();
+    let w = ts
+        .iter()
+        .map(|&t| cfg.objective.min_snr_weight(&s, t, cfg.min_snr) as f32)
+        .collect();
+    dev.tensor_from_vec(w, (ts.len(),))
 }
 
 /// The loss curve as CSV (`step,loss,lr`), continued across resumptions: rows after the

@@ -328,6 +328,10 @@ struct QuickstartArgs {
     #[arg(long, value_name = "BOOL", num_args = 0..=1, default_missing_value = "true",
           default_value_t = DEFAULT_CLIP_X0, action = clap::ArgAction::Set)]
     clip_x0: bool,
+    /// The run's recipe, as for `ddpm train`; the step count is chosen by the budget, and the
+    /// warm-up too unless --warmup is given.
+    #[command(flatten, next_help_heading = "Recipe (as for `ddpm train`)")]
+    recipe: TrainConfig,
 }
 
 fn main() -> ExitCode {
@@ -358,7 +362,12 @@ fn run(cli: Cli, matches: &ArgMatches, started: Instant) -> Result<()> {
         Command::Sample(a) => sample(a).map(|_| ()),
         Command::Eval(a) => eval(a),
         Command::Classifier(a) => classifier(a),
-        Command::Quickstart(a) => quickstart(a, started),
+        Command::Quickstart(a) => {
+            let sub = matches
+                .subcommand_matches("quickstart")
+                .expect("quickstart's matches");
+            quickstart(a, &given_settings(sub), started)
+        }
         Command::Plan(a) => plan(a),
     }
 }
@@ -696,7 +705,10 @@ fn plan(a: PlanArgs) -> Result<()> {
     Ok(())
 }
 
-fn quickstart(a: QuickstartArgs, started: Instant) -> Result<()> {
+fn quickstart(a: QuickstartArgs, given: &[String], started: Instant) -> Result<()> {
+    if given.iter().any(|g| g == "steps") {
+        bail!("--steps: the quickstart chooses its number of steps to fit --budget-minutes");
+    }
     if !(a.budget_minutes.is_finite() && a.budget_minutes > 0.0) {
         bail!("--budget-minutes must be a positive number of minutes");
     }
@@ -704,7 +716,8 @@ fn quickstart(a: QuickstartArgs, started: Instant) -> Result<()> {
         bail!("--digits must be between 1 and {GRID_MAX}");
     }
     let data = a.data.load(Split::Train)?;
-    let config = TrainConfig::default();
+    let config = a.recipe.clone();
+    config.validate()?;
     let dev = Dev::seed_from_u64(config.seed);
     let opts = ddpm_train::quickstart::QuickstartOptions {
         out: a.out.clone(),
@@ -713,6 +726,7 @@ fn quickstart(a: QuickstartArgs, started: Instant) -> Result<()> {
         digits: a.digits,
         sampler: a.sampler,
         clip_x0: a.clip_x0,
+        warmup: given.iter().any(|g| g == "warmup").then_some(config.warmup),
         config: config.clone(),
     };
     eprintln!(
@@ -775,6 +789,7 @@ fn sampler_help() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use ddpm_loss::Objective;
     use ddpm_train::Preset;
 
     /// The sampling defaults as a user meets them: `sample` and `quickstart` draw with chapter
@@ -833,6 +848,46 @@ mod tests {
             Command::Quickstart(a) => assert_eq!((a.clip_x0, a.digits), (true, 9)),
             _ => unreachable!(),
         }
+    }
+
+    /// The quickstart takes `ddpm train`'s recipe (what chapter 10's search varies); its step
+    /// count is the budget's, so an explicit --steps is refused, while an explicit --warmup is
+    /// kept.
+    #[test]
+    fn quickstart_takes_the_recipe_but_not_the_steps() {
+        let args = [
+            "ddpm",
+            "quickstart",
+            "--objective",
+            "v",
+            "--min-snr",
+            "5",
+            "--warmup",
+            "50",
+        ];
+        let matches = Cli::command().get_matches_from(args);
+        let given = given_settings(matches.subcommand_matches("quickstart").unwrap());
+        assert_eq!(given, ["objective", "warmup", "min_snr"].map(String::from));
+        match Cli::try_parse_from(args).unwrap().command {
+            Command::Quickstart(a) => {
+                assert_eq!((a.recipe.objective, a.recipe.min_snr), (Objective::V, 5.0));
+                assert_eq!(a.recipe.preset, TrainConfig::default().preset);
+            }
+            _ => unreachable!(),
+        }
+        let args = ["ddpm", "quickstart", "--steps", "10"];
+        let matches = Cli::command().get_matches_from(args);
+        let Command::Quickstart(a) = Cli::try_parse_from(args).unwrap().command else {
+            unreachable!()
+        };
+        let given = given_settings(matches.subcommand_matches("quickstart").unwrap());
+        let err = quickstart(a, &given, Instant::now())
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("--steps") && err.contains("--budget-minutes"),
+            "{err}"
+        );
     }
 
     /// Every flag of every subcommand says what it does and what it is when not given: a
