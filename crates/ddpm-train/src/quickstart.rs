@@ -67,12 +67,16 @@ pub struct Plan {
 /// digits are noise, and the job says so (and runs over its budget).
 pub const MIN_STEPS: usize = 100;
 
+/// The run's own steps timed before the step count is planned again (at most the warm-up).
+pub const REPLAN_AFTER: usize = 60;
+
 impl Plan {
     /// Seconds the sampling is expected to take.
     pub fn sampling(&self) -> f64 {
         self.sample_call * self.sample_calls as f64
     }
 
+    // ANCHOR: plan_choose
     /// Chooses the step count that fits: budget − spent − reserve − sampling, over the time
     /// of one step; the warm-up is a seventh of the run, at most 200 steps.
     pub fn choose(mut self) -> Self {
@@ -81,6 +85,7 @@ impl Plan {
         self.warmup = (self.steps / 7).clamp(1, 200);
         self
     }
+    // ANCHOR_END: plan_choose
 
     /// Whether the chosen run is expected to end within the budget.
     pub fn fits(&self) -> bool {
@@ -127,6 +132,9 @@ pub const REPORT_FILE: &str = "quickstart.json";
 #[derive(Clone, Debug)]
 pub struct QuickstartReport {
     pub plan: Plan,
+    /// Seconds per step of the run's own first steps, from which `plan.steps` was chosen
+    /// again (`None` for runs too short to time).
+    pub in_run_step: Option<f64>,
     /// Steps trained (fewer than planned if the budget's deadline came first).
     pub trained: usize,
     pub train_secs: f64,
@@ -138,22 +146,59 @@ pub struct QuickstartReport {
 
 impl QuickstartReport {
     /// The record written to [`REPORT_FILE`].
-    fn to_json(&self, config: &TrainConfig, opts: &QuickstartOptions) -> serde_json::Value {
+    fn record(&self, config: &TrainConfig, opts: &QuickstartOptions) -> QuickstartRecord {
         let p = &self.plan;
-        serde_json::json!({
-            "budget_secs": p.budget,
-            "measured_train_step_secs": p.train_step,
-            "measured_sample_call_secs": p.sample_call,
-            "planned_steps": p.steps,
-            "trained_steps": self.trained,
-            "train_secs": self.train_secs,
-            "sample_secs": self.sample_secs,
-            "total_secs": self.total_secs,
-            "digits": opts.digits,
-            "sampler": opts.sampler.to_string(),
-            "clip_x0": opts.clip_x0,
-            "config": config.to_json(),
-        })
+        QuickstartRecord {
+            budget_secs: p.budget,
+            measured_train_step_secs: p.train_step,
+            measured_sample_call_secs: p.sample_call,
+            in_run_train_step_secs: self.in_run_step,
+            planned_steps: p.steps,
+            trained_steps: self.trained,
+            train_secs: self.train_secs,
+            sample_secs: self.sample_secs,
+            total_secs: self.total_secs,
+            digits: opts.digits,
+            sampler: opts.sampler.to_string(),
+            clip_x0: opts.clip_x0,
+            config: config.to_json(),
+        }
+    }
+}
+
+/// [`REPORT_FILE`]'s contents: what a finished job measured, planned and did (chapter 10 reads
+/// these back to compare recipes at equal time).
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct QuickstartRecord {
+    pub budget_secs: f64,
+    pub measured_train_step_secs: f64,
+    pub measured_sample_call_secs: f64,
+    /// Seconds per step of the run's own first steps, which re-planned the step count (absent
+    /// in records written before the job did so).
+    #[serde(default)]
+    pub in_run_train_step_secs: Option<f64>,
+    pub planned_steps: usize,
+    pub trained_steps: usize,
+    pub train_secs: f64,
+    pub sample_secs: f64,
+    pub total_secs: f64,
+    pub digits: usize,
+    pub sampler: String,
+    pub clip_x0: bool,
+    /// The run's [`TrainConfig`] as stored in its checkpoint.
+    pub config: serde_json::Value,
+}
+
+impl QuickstartRecord {
+    /// Reads a `quickstart.json`; the error names the file and what is wrong with it.
+    pub fn read(path: &Path) -> Result<Self, String> {
+        let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))
+    }
+
+    /// The run's settings.
+    pub fn train_config(&self) -> Result<TrainConfig, String> {
+        TrainConfig::from_json(&self.config).map_err(|e| e.to_string())
     }
 }
 
@@ -249,7 +294,38 @@ pub fn quickstart<D: ConvDevice, M: DiffusionNet<D>>(
     run_opts.deadline =
         Some(opts.started + Duration::from_secs_f64((budget - sampling_reserve).max(0.0)));
     let started = Instant::now();
-    let run = fresh::<D, M>(dev, config.clone());
+    let mut run = fresh::<D, M>(dev, config.clone());
+    // The first steps of the run itself are timed and the step count planned again from them
+    // (a few steps of a throwaway copy predict the run's speed only to within about ±10%).
+    // They lie inside the learning rate's warm-up, which does not depend on the step count.
+    let mut plan = plan;
+    let mut in_run_step = None;
+    let probe = config.warmup.min(REPLAN_AFTER).min(config.steps);
+    if probe >= 10 && probe < config.steps {
+        let quiet = RunOptions {
+            show_progress: false,
+            stop_after: Some(probe),
+            ..run_opts.clone()
+        };
+        let t = Instant::now();
+        run = train(dev, data, run, &quiet)?.0;
+        let step_secs = t.elapsed().as_secs_f64() / run.step as f64;
+        let rest = Plan {
+            train_step: step_secs,
+            spent: opts.started.elapsed().as_secs_f64(),
+            ..plan.clone()
+        }
+        .choose();
+        let steps = (run.step + rest.steps).max(MIN_STEPS);
+        if show_progress {
+            eprintln!(
+                "the first {} steps took {step_secs:.3} s each: {} steps in all (planned {})",
+                run.step, steps, plan.steps
+            );
+        }
+        (run.config.steps, config.steps, plan.steps) = (steps, steps, steps);
+        in_run_step = Some(step_secs);
+    }
     let (run, outcome, _) = train(dev, data, run, &run_opts)?;
     let train_secs = started.elapsed().as_secs_f64();
     if let Outcome::Interrupted { step } = outcome {
@@ -300,6 +376,7 @@ pub fn quickstart<D: ConvDevice, M: DiffusionNet<D>>(
     write("denoising.gif", &denoising_gif(&samples, cols, 2)?.0)?;
     let report = QuickstartReport {
         plan,
+        in_run_step,
         trained: run.step,
         train_secs,
         sample_secs,
@@ -310,7 +387,7 @@ pub fn quickstart<D: ConvDevice, M: DiffusionNet<D>>(
     // Last, so its presence says the job ran to the end (a plan skips such a run).
     write(
         REPORT_FILE,
-        report.to_json(&config, opts).to_string().as_bytes(),
+        serde_json::to_string_pretty(&report.record(&config, opts))?.as_bytes(),
     )?;
     Ok(report)
 }

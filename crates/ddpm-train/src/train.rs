@@ -11,7 +11,7 @@ use ddpm_data::{pixels_to_unit, Images};
 use ddpm_forward::q_sample;
 use ddpm_loss::{l_hybrid, l_simple, weighted_eps_loss, Objective};
 use ddpm_plot::Progress;
-use ddpm_schedule::randn;
+use ddpm_schedule::{randn, Schedule};
 use ddpm_unet::ConvDevice;
 use dfdx::prelude::*;
 use rand::{rngs::StdRng, Rng, SeedableRng};
@@ -234,7 +234,9 @@ pub fn train_labelled<D: ConvDevice, M: DiffusionNet<D>>(
         let target = || cfg.objective.target(&s, &x0, &eps, &ts);
         let loss = match (learned, cfg.min_snr > 0.0) {
             (false, false) => l_simple(out, &target()),
-            (false, true) => weighted_eps_loss(out, &target(), &min_snr_weights(dev, &cfg, &ts)),
+            (false, true) => {
+                weighted_eps_loss(out, &target(), &min_snr_weights(dev, &s, &cfg, &ts))
+            }
             (true, _) => l_hybrid(&s, out, &x0, &x_t, &eps, &ts),
         };
         let value = loss.as_vec()[0];
@@ -299,13 +301,13 @@ pub fn train_labelled<D: ConvDevice, M: DiffusionNet<D>>(
 /// [`Objective::min_snr_weight`]).
 fn min_snr_weights<D: Device<f32>>(
     dev: &D,
+    s: &Schedule,
     cfg: &TrainConfig,
     ts: &[usize],
 ) -> Tensor<(usize,), f32, D> {
-    let s = cfg.noise_schedule();
     let w = ts
         .iter()
-        .map(|&t| cfg.objective.min_snr_weight(&s, t, cfg.min_snr) as f32)
+        .map(|&t| cfg.objective.min_snr_weight(s, t, cfg.min_snr) as f32)
         .collect();
     dev.tensor_from_vec(w, (ts.len(),))
 }
