@@ -21,7 +21,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context};
 
 /// The chapters with coding exercises, and their crates.
-pub const CHAPTERS: [(&str, &str); 9] = [
+pub const CHAPTERS: [(&str, &str); 10] = [
     ("01", "ddpm-data"),
     ("02", "ddpm-schedule"),
     ("03", "ddpm-forward"),
@@ -31,6 +31,7 @@ pub const CHAPTERS: [(&str, &str); 9] = [
     ("07", "ddpm-unet"),
     ("08", "ddpm-train"),
     ("09", "ddpm-advanced"),
+    ("10", "ddpm-budget"),
 ];
 
 const START: &str = "// SOLUTION START";

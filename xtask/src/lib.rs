@@ -22,6 +22,7 @@ pub fn chapters() -> Vec<(&'static str, &'static [Figure])> {
         ("ch08", ddpm_train::figures::FIGURES),
         ("ch09", ddpm_advanced::figures::FIGURES),
         ("ch09", ddpm_train::figures::CH09_FIGURES),
+        ("ch10", ddpm_budget::figures::FIGURES),
     ]
 }
 

@@ -7,7 +7,7 @@ use ddpm_loss::Objective;
 use ddpm_plot::{line_chart, Corner, Figure, FigureError, LineChart, Png, Reproducible};
 use ddpm_schedule::{BetaSchedule, Schedule};
 
-use crate::results::{budget_dir, load_budget, BudgetRun};
+use crate::results::{budget_dir, load_budget, recipe, BudgetRun};
 use crate::weighting::Weighting;
 
 /// The weightings the chapter compares: the three objectives, and min-SNR-5.
@@ -48,11 +48,55 @@ pub const FIGURES: &[Figure] = &[
         render: |root| samples_of(root, best),
         reproducible: Reproducible::Exactly,
     },
+    Figure {
+        file: "minutes.png",
+        render: |root| Ok(minutes(&load_budget(root)?)?.0),
+        reproducible: Reproducible::Exactly,
+    },
 ];
 
-/// The run whose digits the classifier was most often sure of.
+/// Quality against the budget: for every recipe run with more than one budget, the confident
+/// fraction (± 2 s.e., as a band) and the Fréchet distance against the job's minutes.
+pub fn minutes(runs: &[BudgetRun]) -> Result<Png, FigureError> {
+    let mut recipes: Vec<String> = runs.iter().map(|r| recipe(&r.config)).collect();
+    recipes.sort();
+    recipes.dedup();
+    let mut confident = LineChart::new("Digits the classifier is sure of")
+        .x_label("the job's budget, minutes")
+        .y_label("confident (p ≥ 0.9), %, ± 2 s.e.")
+        .markers()
+        .legend_at(Corner::LowerRight);
+    let mut frechet = LineChart::new("Fréchet distance to test digits (lower is better)")
+        .x_label("the job's budget, minutes")
+        .y_label("Fréchet distance, ± 2 s.e.")
+        .markers()
+        .legend_at(Corner::UpperRight);
+    for name in recipes {
+        let mut of: Vec<&BudgetRun> = runs.iter().filter(|r| recipe(&r.config) == name).collect();
+        if of.len() < 2 {
+            continue;
+        }
+        of.sort_by(|a, b| a.minutes().total_cmp(&b.minutes()));
+        let band = |f: &dyn Fn(&BudgetRun) -> f64| of.iter().map(|r| (r.minutes(), f(r))).collect();
+        let pct = |r: &BudgetRun| 100.0 * r.samples.confident;
+        let se = |r: &BudgetRun| 100.0 * r.samples.confident_se();
+        confident = confident
+            .series(name.clone(), band(&pct))
+            .series(format!("{name} − 2 s.e."), band(&|r| pct(r) - 2.0 * se(r)))
+            .series(format!("{name} + 2 s.e."), band(&|r| pct(r) + 2.0 * se(r)));
+        let fse = |r: &BudgetRun| r.samples.frechet_se.unwrap_or(0.0);
+        frechet = frechet
+            .series(name.clone(), band(&|r| r.samples.frechet))
+            .series(format!("{name} − 2 s.e."), band(&|r| r.samples.frechet - 2.0 * fse(r)))
+            .series(format!("{name} + 2 s.e."), band(&|r| r.samples.frechet + 2.0 * fse(r)));
+    }
+    Ok(line_chart(&[confident, frechet], 2, (560, 380))?)
+}
+
+/// The ten-minute run whose digits the classifier was most often sure of.
 pub fn best(runs: &[BudgetRun]) -> Option<&BudgetRun> {
     runs.iter()
+        .filter(|r| r.is_main_budget())
         .max_by(|a, b| a.samples.confident.total_cmp(&b.samples.confident))
 }
 

@@ -70,6 +70,28 @@ pub const MIN_STEPS: usize = 100;
 /// The run's own steps timed before the step count is planned again (at most the warm-up).
 pub const REPLAN_AFTER: usize = 60;
 
+// ANCHOR: budget_recipe
+/// Where the main job's recipe differs from `ddpm train`'s defaults: chapter 10's choice from
+/// its search at equal time (`plans/ch10-budget.plan`). Pairs of (setting, value) as the
+/// command line names them, so `ddpm quickstart --help` shows them as its defaults and a flag
+/// given on the command line still wins.
+pub const BUDGET_RECIPE: &[(&str, &str)] = &[("objective", "v"), ("lr", "0.004")];
+// ANCHOR_END: budget_recipe
+
+/// `ddpm train`'s defaults with [`BUDGET_RECIPE`] applied, through the same flag parser: the
+/// recipe a plain `ddpm quickstart` trains (before its step count is planned).
+pub fn budget_config() -> TrainConfig {
+    use clap::{Args, FromArgMatches};
+    let mut args = vec!["quickstart".to_string()];
+    for (id, value) in BUDGET_RECIPE {
+        args.push(format!("--{}", id.replace('_', "-")));
+        args.push(value.to_string());
+    }
+    let cmd = TrainConfig::augment_args(clap::Command::new("quickstart"));
+    TrainConfig::from_arg_matches(&cmd.get_matches_from(args))
+        .expect("BUDGET_RECIPE names TrainConfig's settings with valid values")
+}
+
 impl Plan {
     /// Seconds the sampling is expected to take.
     pub fn sampling(&self) -> f64 {

@@ -328,16 +328,20 @@ struct QuickstartArgs {
     #[arg(long, value_name = "BOOL", num_args = 0..=1, default_missing_value = "true",
           default_value_t = DEFAULT_CLIP_X0, action = clap::ArgAction::Set)]
     clip_x0: bool,
-    /// The run's recipe, as for `ddpm train`; the step count is chosen by the budget, and the
-    /// warm-up too unless --warmup is given.
-    #[command(flatten, next_help_heading = "Recipe (as for `ddpm train`)")]
+    /// The run's recipe, as for `ddpm train` but with chapter 10's defaults where they differ
+    /// (`BUDGET_RECIPE`); the step count is chosen by the budget, and the warm-up too unless
+    /// --warmup is given.
+    #[command(
+        flatten,
+        next_help_heading = "Recipe (as for `ddpm train`, with chapter 10's defaults: --objective v --lr 0.004)"
+    )]
     recipe: TrainConfig,
 }
 
 fn main() -> ExitCode {
     let started = Instant::now();
     ddpm_unet::keep_freed_memory();
-    let matches = Cli::command().get_matches();
+    let matches = cli().get_matches();
     let cli = match Cli::from_arg_matches(&matches) {
         Ok(cli) => cli,
         Err(e) => e.exit(),
@@ -370,6 +374,22 @@ fn run(cli: Cli, matches: &ArgMatches, started: Instant) -> Result<()> {
         }
         Command::Plan(a) => plan(a),
     }
+}
+
+/// The command line: the derived `Cli`, with the quickstart's recipe defaults set to chapter
+/// 10's (`BUDGET_RECIPE`), so its help, its parse and `given_settings` agree.
+fn cli() -> clap::Command {
+    Cli::command().mut_subcommand("quickstart", |q| {
+        ddpm_train::quickstart::BUDGET_RECIPE
+            .iter()
+            .fold(q, |q, &(id, value)| q.mut_arg(id, |a| a.default_value(value)))
+    })
+}
+
+/// Parses `args` (the program's name first) as `main` does.
+#[cfg(test)]
+fn parse_from(args: &[&str]) -> Result<Cli, clap::Error> {
+    Cli::from_arg_matches(&cli().try_get_matches_from(args)?)
 }
 
 /// The training settings given on the command line (not defaulted), by their config names.
@@ -730,8 +750,10 @@ fn quickstart(a: QuickstartArgs, given: &[String], started: Instant) -> Result<(
         config: config.clone(),
     };
     eprintln!(
-        "quickstart: the '{}' UNet on {} digits from {}, within {} minutes (training plus sampling with the {} sampler{})",
+        "quickstart: the '{}' UNet predicting {}, learning rate {}, on {} digits from {}, within {} minutes (training plus sampling with the {} sampler{})",
         config.preset,
+        config.objective,
+        config.lr,
         data.len(),
         a.data.describe(),
         a.budget_minutes,
@@ -800,7 +822,7 @@ mod tests {
         let parse = |args: &[&str]| {
             let mut all = vec!["ddpm"];
             all.extend(args);
-            Cli::try_parse_from(all).unwrap().command
+            parse_from(&all).unwrap().command
         };
         let how = |args: &[&str], purpose| match parse(args) {
             Command::Sample(a) => a.how.resolve(purpose),
@@ -865,10 +887,10 @@ mod tests {
             "--warmup",
             "50",
         ];
-        let matches = Cli::command().get_matches_from(args);
+        let matches = cli().get_matches_from(args);
         let given = given_settings(matches.subcommand_matches("quickstart").unwrap());
         assert_eq!(given, ["objective", "warmup", "min_snr"].map(String::from));
-        match Cli::try_parse_from(args).unwrap().command {
+        match parse_from(&args).unwrap().command {
             Command::Quickstart(a) => {
                 assert_eq!((a.recipe.objective, a.recipe.min_snr), (Objective::V, 5.0));
                 assert_eq!(a.recipe.preset, TrainConfig::default().preset);
@@ -876,8 +898,8 @@ mod tests {
             _ => unreachable!(),
         }
         let args = ["ddpm", "quickstart", "--steps", "10"];
-        let matches = Cli::command().get_matches_from(args);
-        let Command::Quickstart(a) = Cli::try_parse_from(args).unwrap().command else {
+        let matches = cli().get_matches_from(args);
+        let Command::Quickstart(a) = parse_from(&args).unwrap().command else {
             unreachable!()
         };
         let given = given_settings(matches.subcommand_matches("quickstart").unwrap());
@@ -890,12 +912,45 @@ mod tests {
         );
     }
 
+    /// The quickstart's recipe is chapter 10's (`BUDGET_RECIPE` on `train`'s defaults); `train`
+    /// keeps its own; a flag given still wins and counts as given.
+    #[test]
+    fn quickstart_defaults_to_chapter_10s_recipe() {
+        let recipe = |args: &[&str]| match parse_from(args).unwrap().command {
+            Command::Quickstart(a) => a.recipe,
+            Command::Train(a) => a.config,
+            _ => unreachable!(),
+        };
+        assert_eq!(recipe(&["ddpm", "train"]), TrainConfig::default());
+        let quick = recipe(&["ddpm", "quickstart"]);
+        assert_eq!(quick, ddpm_train::quickstart::budget_config());
+        assert_eq!((quick.objective, quick.lr), (Objective::V, 0.004));
+        let args = ["ddpm", "quickstart", "--objective", "eps"];
+        assert_eq!(recipe(&args).objective, Objective::Eps);
+        let matches = cli().get_matches_from(args);
+        let given = given_settings(matches.subcommand_matches("quickstart").unwrap());
+        assert_eq!(given, ["objective"]);
+        let matches = cli().get_matches_from(["ddpm", "quickstart"]);
+        assert!(given_settings(matches.subcommand_matches("quickstart").unwrap()).is_empty());
+        // The help's heading names the recipe, and each flag shows it as its default.
+        let mut cmd = cli();
+        let help = cmd
+            .find_subcommand_mut("quickstart")
+            .unwrap()
+            .render_long_help()
+            .to_string();
+        for (id, value) in ddpm_train::quickstart::BUDGET_RECIPE {
+            assert!(help.contains(&format!("--{id} {value}")), "heading: --{id} {value}");
+            assert!(help.contains(&format!("[default: {value}]")), "--{id}'s default");
+        }
+    }
+
     /// Every flag of every subcommand says what it does and what it is when not given: a
     /// default clap prints, or one the help states (unless required); and clap finds the
     /// definitions consistent.
     #[test]
     fn every_flag_is_documented() {
-        let cmd = Cli::command();
+        let cmd = cli();
         cmd.clone().debug_assert();
         let mut flags = 0;
         for sub in cmd.get_subcommands() {
