@@ -87,8 +87,14 @@ pub fn minutes(runs: &[BudgetRun]) -> Result<Png, FigureError> {
         let fse = |r: &BudgetRun| r.samples.frechet_se.unwrap_or(0.0);
         frechet = frechet
             .series(name.clone(), band(&|r| r.samples.frechet))
-            .series(format!("{name} − 2 s.e."), band(&|r| r.samples.frechet - 2.0 * fse(r)))
-            .series(format!("{name} + 2 s.e."), band(&|r| r.samples.frechet + 2.0 * fse(r)));
+            .series(
+                format!("{name} − 2 s.e."),
+                band(&|r| r.samples.frechet - 2.0 * fse(r)),
+            )
+            .series(
+                format!("{name} + 2 s.e."),
+                band(&|r| r.samples.frechet + 2.0 * fse(r)),
+            );
     }
     Ok(line_chart(&[confident, frechet], 2, (560, 380))?)
 }

@@ -219,6 +219,26 @@ pub fn sampler_evals_table(evals: &[SamplerEval]) -> String {
     s
 }
 
+/// The runs with the main job's ten minutes: the recipes compared at equal time.
+pub fn ten_minute_runs(runs: &[BudgetRun]) -> Vec<BudgetRun> {
+    runs.iter()
+        .filter(|r| r.is_main_budget())
+        .cloned()
+        .collect()
+}
+
+/// The runs of `of`'s recipe with any budget, shortest first: what more minutes buy.
+pub fn minutes_runs(runs: &[BudgetRun], of: &BudgetRun) -> Vec<BudgetRun> {
+    let want = recipe(&of.config);
+    let mut out: Vec<BudgetRun> = runs
+        .iter()
+        .filter(|r| recipe(&r.config) == want)
+        .cloned()
+        .collect();
+    out.sort_by(|a, b| a.minutes().total_cmp(&b.minutes()));
+    out
+}
+
 /// The difference of two runs' confident fractions (b − a) and its standard error, taking the
 /// two sets of digits as independent samples.
 pub fn confident_difference(a: &Judgement, b: &Judgement) -> (f64, f64) {
@@ -317,19 +337,27 @@ mod tests {
         Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
     }
 
-    /// Chapter 10's table is the committed runs, as `budget_table` writes them.
+    /// Chapter 10's tables are the committed runs, as `budget_table` and `sampler_evals_table`
+    /// write them: the ten-minute recipes against ε, the best one's samplers, and its minutes.
     #[test]
-    fn the_books_table_is_the_results() {
+    fn the_books_tables_are_the_results() {
         let runs = load_budget(&root()).unwrap();
         assert!(runs.len() >= 6, "round 1's six recipes at least");
         assert!(runs.iter().all(|r| r.samples.count == 400));
-        let table = budget_table(&runs, "eps");
+        let best = crate::figures::best(&runs).unwrap();
+        let tables = [
+            budget_table(&ten_minute_runs(&runs), "eps"),
+            sampler_evals_table(&load_sampler_evals(&root(), &best.run).unwrap()),
+            budget_table(&minutes_runs(&runs, best), &best.run),
+        ];
         let book =
             std::fs::read_to_string(root().join("book/src/ch10-training-on-a-budget.md")).unwrap();
-        assert!(
-            book.contains(&table),
-            "chapter 10's table differs from the results; it should read:\n{table}"
-        );
+        for table in tables {
+            assert!(
+                book.contains(&table),
+                "a chapter 10 table differs from the results; it should read:\n{table}"
+            );
+        }
     }
 
     /// The main job trains a recipe the search ran at its budget, and no ten-minute run was
@@ -362,12 +390,24 @@ mod tests {
         let c = TrainConfig::default();
         assert!(c.ema_decay_at(8989) < c.ema_decay && c.ema_decay_at(8990) >= c.ema_decay);
         let window = |n: usize| 1.0 / (1.0 - c.ema_decay_at(n));
-        assert!((window(1299) - 1309.0 / 9.0).abs() < 1e-6, "about 145 steps at n = 1,300");
+        assert!(
+            (window(1299) - 1309.0 / 9.0).abs() < 1e-6,
+            "about 145 steps at n = 1,300"
+        );
         for r in load_budget(&root()).unwrap() {
             let last = r.record.trained_steps - 1;
-            assert!(r.config.ema_decay_at(last) < r.config.ema_decay, "{}", r.run);
+            assert!(
+                r.config.ema_decay_at(last) < r.config.ema_decay,
+                "{}",
+                r.run
+            );
             if r.is_main_budget() {
-                assert!(window(last) < 400.0, "{}: window {:.0}", r.run, window(last));
+                assert!(
+                    window(last) < 400.0,
+                    "{}: window {:.0}",
+                    r.run,
+                    window(last)
+                );
             }
         }
     }

@@ -382,7 +382,9 @@ fn cli() -> clap::Command {
     Cli::command().mut_subcommand("quickstart", |q| {
         ddpm_train::quickstart::BUDGET_RECIPE
             .iter()
-            .fold(q, |q, &(id, value)| q.mut_arg(id, |a| a.default_value(value)))
+            .fold(q, |q, &(id, value)| {
+                q.mut_arg(id, |a| a.default_value(value))
+            })
     })
 }
 
@@ -940,8 +942,14 @@ mod tests {
             .render_long_help()
             .to_string();
         for (id, value) in ddpm_train::quickstart::BUDGET_RECIPE {
-            assert!(help.contains(&format!("--{id} {value}")), "heading: --{id} {value}");
-            assert!(help.contains(&format!("[default: {value}]")), "--{id}'s default");
+            assert!(
+                help.contains(&format!("--{id} {value}")),
+                "heading: --{id} {value}"
+            );
+            assert!(
+                help.contains(&format!("[default: {value}]")),
+                "--{id}'s default"
+            );
         }
     }
 
