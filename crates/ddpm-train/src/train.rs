@@ -287,9 +287,11 @@ pub fn train_labelled<D: ConvDevice, M: DiffusionNet<D>>(
     bar.finish();
     if opts.show_progress && !losses.is_empty() {
         let secs = started.elapsed().as_secs_f64();
+        // Steps of this call (a resumed run, or the quickstart's second part, began later).
         eprintln!(
-            "trained {} steps in {secs:.0} s ({:.2} steps/s); checkpoint {}",
-            losses.len(),
+            "trained steps {}–{} in {secs:.0} s ({:.2} steps/s); checkpoint {}",
+            run.step + 1 - losses.len(),
+            run.step,
             losses.len() as f64 / secs,
             ckpt_path.display()
         );
