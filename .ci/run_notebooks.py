@@ -9,7 +9,7 @@ A notebook fails when
 - a cell writes to stderr (a top-level `?` error only prints), except the course's progress lines
   (`ddpm_plot::Progress` writes "what: 150/1500 steps (10%) in 1 s, …" to stderr when there is no
   terminal, which is how a long cell shows how far it is, and a training run ends with
-  "trained N steps in S s …");
+  "trained steps A–B in S s …");
 - a figure is shown as text: evcxr falls back to `Debug` ("Png(1234 bytes)", "Gif(…)") when a cell
   ends in something that is not the figure itself (a `Result`, a tuple, …);
 - it shows fewer figures (inline PNG or GIF outputs) than it is known to show, which its metadata
@@ -41,7 +41,7 @@ CELL_TIMEOUT = 900
 
 PROGRESS = re.compile(
     r"^[\w /.-]+: \d+/\d+ \w+ \(\d+%\) in \d+ s"  # ddpm_plot::Progress
-    r"|^trained \d+ steps in \d+ s"  # the end of a ddpm_train::train run with progress
+    r"|^trained steps \d+–\d+ in \d+ s"  # the end of a ddpm_train::train run with progress
 )
 
 # The figure types of ddpm-plot (`Png`, `Gif`), as their Debug output shows them.
