@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use ddpm_plot::{line_chart, Corner, Figure, FigureError, LineChart, PlotError, Png, Reproducible};
 
 use crate::ablation::{guidance_samplers, load_guidance, GuidanceResult};
-use crate::results::{load_sampler_results, SamplerFamily, SamplerResult};
+use crate::results::{families, load_sampler_results, SamplerResult};
 
 /// T of the committed chapter-8 model the samplers are compared on (its config's `t_max`).
 pub const COMMITTED_T: usize = 1000;
@@ -83,8 +83,8 @@ pub fn guidance_scale(root: &Path) -> Result<Png, FigureError> {
     )?)
 }
 
-/// Quality against network calls for the strided, DDIM and Heun samplers, with Algorithm 2's full
-/// chain as one dot at T calls (the floor, real digits, is in the chapter's table).
+/// Quality against network calls, a line for each sampler family with several runs (strided,
+/// DDIM, Heun, DPM-Solver++), Algorithm 2's full chain as one dot at T calls (the floor, real digits, is in the chapter's table).
 pub fn sampler_steps(root: &Path) -> Result<Png, FigureError> {
     let results = load_sampler_results(&samplers_dir(root), COMMITTED_T)?;
     Ok(sampler_steps_chart(&results)?)
@@ -100,21 +100,13 @@ pub fn sampler_steps_chart(results: &[SamplerResult]) -> Result<Png, PlotError> 
                 .log_x()
                 .markers()
                 .legend_at(legend);
-            for family in [
-                SamplerFamily::Strided,
-                SamplerFamily::Ddim,
-                SamplerFamily::DdimEta1,
-                SamplerFamily::Heun,
-                SamplerFamily::Ancestral,
-            ] {
+            for family in families(results) {
                 let points: Vec<(f64, f64)> = results
                     .iter()
                     .filter(|r| r.family == family)
                     .map(|r| (r.steps as f64, value(r)))
                     .collect();
-                if !points.is_empty() {
-                    chart = chart.series(family.label(), points);
-                }
+                chart = chart.series(&family, points);
             }
             chart
         };

@@ -21,4 +21,4 @@ mod exercises;
 pub mod figures;
 pub mod results;
 
-pub use results::{load_sampler_results, ResultsError, SamplerFamily, SamplerResult};
+pub use results::{families, load_sampler_results, ResultsError, SamplerResult};

@@ -14,33 +14,6 @@ pub enum ResultsError {
     Empty(PathBuf),
 }
 
-/// Which sampler made the digits.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
-pub enum SamplerFamily {
-    /// Algorithm 2, all T steps.
-    Ancestral,
-    /// Algorithm 2 on S of the T steps (respaced β).
-    Strided,
-    /// DDIM with η = 0.
-    Ddim,
-    /// DDIM with η = 1 (fresh noise at every step).
-    DdimEta1,
-    /// Heun's second-order method on DDIM's ODE (two network calls a step).
-    Heun,
-}
-
-impl SamplerFamily {
-    pub fn label(self) -> &'static str {
-        match self {
-            SamplerFamily::Ancestral => "ancestral (Algorithm 2)",
-            SamplerFamily::Strided => "strided Algorithm 2",
-            SamplerFamily::Ddim => "DDIM, η = 0",
-            SamplerFamily::DdimEta1 => "DDIM, η = 1",
-            SamplerFamily::Heun => "Heun (2nd order)",
-        }
-    }
-}
-
 /// How the classifier saw one set of digits.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Judgement {
@@ -65,7 +38,10 @@ impl Judgement {
 pub struct SamplerResult {
     /// The run's folder name.
     pub run: String,
-    pub family: SamplerFamily,
+    /// The sampler, as the registry reads its name.
+    pub kind: SamplerKind,
+    /// What its runs are compared as ([`Steps::family`]): "DDIM, η = 0".
+    pub family: String,
     /// Network calls per sample.
     pub steps: usize,
     pub samples: Judgement,
@@ -85,21 +61,27 @@ impl From<Quality> for Judgement {
     }
 }
 
-/// Reads a sampler name as `ddpm` writes it ("ancestral", "strided:50", "ddim:20", "ddim:20:0",
-/// "ddim:20:1", "heun:10") with the sampling layer's own grammar ([`SamplerKind`]), and its
-/// network calls per sample at T = `t_max` (the sampler's own count: Heun's S steps cost 2S − 1). DDIM with η other than 0 or 1 (and any sampler without a family here) is not
-/// part of this comparison.
-pub fn parse_sampler(name: &str, t_max: usize) -> Option<(SamplerFamily, usize)> {
+/// Reads a sampler name as `ddpm` writes it ("ancestral", "strided:50", "ddim:20:1", "heun:10")
+/// with the sampling layer's own grammar ([`SamplerKind`]), and its network calls per sample at
+/// T = `t_max` (the sampler's own count: Heun's S steps cost 2S − 1). Every name the registry
+/// knows is read; a sampler added there is in the comparison without a line here.
+pub fn parse_sampler(name: &str, t_max: usize) -> Option<(SamplerKind, usize)> {
     let kind: SamplerKind = name.parse().ok()?;
-    let family = match kind {
-        SamplerKind::Ancestral => SamplerFamily::Ancestral,
-        SamplerKind::Strided(_) => SamplerFamily::Strided,
-        SamplerKind::Ddim(d) if d.eta == 0.0 => SamplerFamily::Ddim,
-        SamplerKind::Ddim(d) if d.eta == 1.0 => SamplerFamily::DdimEta1,
-        SamplerKind::Heun(_) => SamplerFamily::Heun,
-        _ => return None,
-    };
-    Some((family, kind.info().network_calls(t_max)))
+    Some((kind, kind.info().network_calls(t_max)))
+}
+
+/// The families in `results`, in the order the figure draws them: the registry's, with the
+/// families of a single run (Algorithm 2's full chain: a dot, not a line) last.
+pub fn families(results: &[SamplerResult]) -> Vec<String> {
+    let mut families: Vec<(bool, usize, String)> = Vec::new();
+    for r in results {
+        if !families.iter().any(|(_, _, f)| *f == r.family) {
+            let runs = results.iter().filter(|o| o.family == r.family).count();
+            families.push((runs == 1, r.kind.rank(), r.family.clone()));
+        }
+    }
+    families.sort();
+    families.into_iter().map(|(_, _, f)| f).collect()
 }
 
 /// Every `*/eval.json` under `dir` (one folder per run), ordered by sampler and step count.
@@ -133,15 +115,16 @@ pub fn load_sampler_results(dir: &Path, t_max: usize) -> Result<Vec<SamplerResul
                 "no sampler recorded (judged samples from a file?)".into(),
             )
         })?;
-        let (family, steps) = parse_sampler(&name, t_max).ok_or_else(|| {
+        let (kind, steps) = parse_sampler(&name, t_max).ok_or_else(|| {
             bad(
                 &path,
-                format!("sampler '{name}' is not one this comparison reads"),
+                format!("sampler '{name}' is not one the sampling layer knows"),
             )
         })?;
         out.push(SamplerResult {
             run: entry.file_name().to_string_lossy().into_owned(),
-            family,
+            kind,
+            family: kind.info().family(),
             steps,
             samples: json.judged.samples.into(),
             real: json.judged.held_out_real.into(),
@@ -150,7 +133,9 @@ pub fn load_sampler_results(dir: &Path, t_max: usize) -> Result<Vec<SamplerResul
     if out.is_empty() {
         return Err(ResultsError::Empty(dir.to_path_buf()));
     }
-    out.sort_by_key(|r| (r.family, r.steps));
+    out.sort_by(|a, b| {
+        (a.kind.rank(), &a.family, a.steps).cmp(&(b.kind.rank(), &b.family, b.steps))
+    });
     Ok(out)
 }
 
@@ -164,7 +149,7 @@ pub fn sampler_table(results: &[SamplerResult]) -> String {
         let q = &r.samples;
         s += &format!(
             "| {} | {} | {:.1}% ± {:.1} | {:.3} | {:.1} |\n",
-            r.family.label(),
+            r.family,
             r.steps,
             100.0 * q.confident,
             100.0 * q.confident_se(),
@@ -191,32 +176,18 @@ mod tests {
 
     #[test]
     fn sampler_names_read_as_ddpm_writes_them() {
-        assert_eq!(
-            parse_sampler("ancestral", 1000),
-            Some((SamplerFamily::Ancestral, 1000))
-        );
-        assert_eq!(
-            parse_sampler("strided:50", 1000),
-            Some((SamplerFamily::Strided, 50))
-        );
-        assert_eq!(
-            parse_sampler("ddim:20", 1000),
-            Some((SamplerFamily::Ddim, 20))
-        );
-        assert_eq!(
-            parse_sampler("ddim:20:0", 1000),
-            Some((SamplerFamily::Ddim, 20))
-        );
-        assert_eq!(
-            parse_sampler("ddim:20:1", 1000),
-            Some((SamplerFamily::DdimEta1, 20))
-        );
-        assert_eq!(
-            parse_sampler("heun:10", 1000),
-            Some((SamplerFamily::Heun, 19))
-        );
-        assert_eq!(parse_sampler("ddim:20:0.5", 1000), None);
-        assert_eq!(parse_sampler("strided", 1000), None);
+        let read = |name: &str| {
+            parse_sampler(name, 1000).map(|(kind, calls)| (kind.info().family(), calls))
+        };
+        let expect = |family: &str, calls: usize| Some((family.to_string(), calls));
+        assert_eq!(read("ancestral"), expect("ancestral (Algorithm 2)", 1000));
+        assert_eq!(read("strided:50"), expect("strided Algorithm 2", 50));
+        assert_eq!(read("ddim:20"), expect("DDIM, η = 0", 20));
+        assert_eq!(read("ddim:20:0"), expect("DDIM, η = 0", 20));
+        assert_eq!(read("ddim:20:1"), expect("DDIM, η = 1", 20));
+        assert_eq!(read("ddim:20:0.5"), expect("DDIM, η = 0.5", 20));
+        assert_eq!(read("heun:10"), expect("Heun (2nd order)", 19));
+        assert_eq!(read("strided"), None);
     }
 
     #[test]

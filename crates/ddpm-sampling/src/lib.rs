@@ -12,9 +12,9 @@
 //! - [`sampler`]: the [`Steps`] and [`Sampler`] traits (the steps a sampler visits, and one
 //!   `step`, given a [`Step`]) and the loop that runs any of them;
 //! - [`respace`]: the subsequence of steps a shorter sampler visits, and its chain's schedule;
-//! - [`samplers`]: Algorithm 2 ([`Ancestral`]), the strided sampler, DDIM and Heun's method, one
-//!   file each, and the registry that knows them by name ([`SamplerKind`]: "ancestral",
-//!   "strided:50", "ddim:50:1", "heun:10") as `Box<dyn Sampler<D>>`.
+//! - [`samplers`]: the samplers, from Algorithm 2 ([`Ancestral`]) on, one file each, and the
+//!   registry that knows them by name ([`SamplerKind`]: "ancestral", "strided:50", "ddim:50:1",
+//!   …; [`SAMPLER_NAMES`] lists them) as `Box<dyn Sampler<D>>`.
 
 pub use dfdx;
 

@@ -69,6 +69,9 @@ pub struct Chain {
 pub trait Steps {
     /// The name the registry reads back ([`SamplerKind`](crate::SamplerKind)): "ddim:50:1".
     fn name(&self) -> String;
+    /// What its runs are compared as, whatever their step count: "DDIM, η = 1". Chapter 9's
+    /// table and figure group runs by it.
+    fn family(&self) -> String;
     /// τ_1 < … < τ_S = T: the training steps at which the network is asked.
     fn timesteps(&self, t_max: usize) -> Vec<usize>;
     /// Whether the samples are a function of x_T alone (no fresh noise on the way).

@@ -42,5 +42,5 @@ pub use train::{train, TrainConfig};
 /// The sampling layer, re-exported under the names chapter 6 introduces.
 pub use ddpm_sampling::{
     respaced_schedule, respaced_steps, slerp, split_variance, timestep_embedding, Ancestral, Chain,
-    Ddim, Denoiser, Diffusion, Heun, SampleOptions, Sampler, SamplerKind, Strided,
+    Ddim, Denoiser, Diffusion, Heun, SampleOptions, Sampler, SamplerKind, Steps, Strided,
 };

@@ -14,6 +14,9 @@ impl Steps for Ancestral {
     fn name(&self) -> String {
         "ancestral".into()
     }
+    fn family(&self) -> String {
+        "ancestral (Algorithm 2)".into()
+    }
     fn timesteps(&self, t_max: usize) -> Vec<usize> {
         (1..=t_max).collect()
     }

@@ -24,6 +24,9 @@ impl Steps for Ddim {
             eta => format!("ddim:{}:{eta}", self.steps),
         }
     }
+    fn family(&self) -> String {
+        format!("DDIM, η = {}", self.eta)
+    }
     fn timesteps(&self, t_max: usize) -> Vec<usize> {
         respaced_steps(t_max, self.steps)
     }

@@ -21,6 +21,9 @@ impl Steps for Heun {
     fn name(&self) -> String {
         format!("heun:{}", self.steps)
     }
+    fn family(&self) -> String {
+        "Heun (2nd order)".into()
+    }
     fn timesteps(&self, t_max: usize) -> Vec<usize> {
         respaced_steps(t_max, self.steps)
     }

@@ -12,22 +12,25 @@ use crate::{Sampler, Steps};
 
 mod ancestral;
 mod ddim;
+mod dpm_solver;
 mod heun;
 mod strided;
 
 pub use ancestral::Ancestral;
 pub use ddim::{ddim_invert, Ddim};
+pub use dpm_solver::DpmSolver;
 pub use heun::Heun;
 pub use strided::Strided;
 
 /// The names [`SamplerKind`] reads, for help texts and error messages.
 pub const SAMPLER_NAMES: &str =
     "ancestral (Algorithm 2, all T steps), strided:STEPS (Algorithm 2 on STEPS evenly spaced \
-     steps), ddim:STEPS (DDIM, deterministic), ddim:STEPS:ETA (η = ETA in [0, 1]) or heun:STEPS (Heun's \
-     second-order method on DDIM's ODE, 2 network calls a step); STEPS ≥ 1";
+     steps), ddim:STEPS (DDIM, deterministic), ddim:STEPS:ETA (η = ETA in [0, 1]), heun:STEPS (Heun's \
+     second-order method on DDIM's ODE, 2 network calls a step) or dpm++2m:STEPS (DPM-Solver++(2M), \
+     second order at 1 network call a step); STEPS ≥ 1";
 
 /// The samplers, by the names the command line uses: `ancestral`, `strided:S` (S steps),
-/// `ddim:S` or `ddim:S:η` (η = 0 unless given) and `heun:S`.
+/// `ddim:S` or `ddim:S:η` (η = 0 unless given), `heun:S` and `dpm++2m:S`.
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub enum SamplerKind {
     /// Algorithm 2 (Ho et al. 2020): T steps.
@@ -39,6 +42,8 @@ pub enum SamplerKind {
     Ddim(Ddim),
     /// Heun's method on DDIM's ODE (Karras et al. 2022).
     Heun(Heun),
+    /// DPM-Solver++(2M) on the same ODE (Lu et al. 2022b).
+    DpmSolver(DpmSolver),
 }
 
 // ANCHOR: registry
@@ -50,6 +55,7 @@ impl SamplerKind {
             SamplerKind::Strided(k) => Box::new(k),
             SamplerKind::Ddim(k) => Box::new(k),
             SamplerKind::Heun(k) => Box::new(k),
+            SamplerKind::DpmSolver(k) => k.build(),
         }
     }
 
@@ -60,6 +66,7 @@ impl SamplerKind {
             SamplerKind::Strided(k) => k,
             SamplerKind::Ddim(k) => k,
             SamplerKind::Heun(k) => k,
+            SamplerKind::DpmSolver(k) => k,
         }
     }
 }
@@ -88,6 +95,7 @@ impl FromStr for SamplerKind {
                 eta: eta(e)?,
             })),
             ["heun", n] => Ok(SamplerKind::Heun(Heun { steps: steps(n)? })),
+            ["dpm++2m", n] => Ok(SamplerKind::DpmSolver(DpmSolver { steps: steps(n)? })),
             _ => Err(bad()),
         }
     }
@@ -95,6 +103,17 @@ impl FromStr for SamplerKind {
 // ANCHOR_END: registry
 
 impl SamplerKind {
+    /// Its place in the registry (the order of the variants): tables list families in it.
+    pub fn rank(&self) -> usize {
+        match self {
+            SamplerKind::Ancestral => 0,
+            SamplerKind::Strided(_) => 1,
+            SamplerKind::Ddim(_) => 2,
+            SamplerKind::Heun(_) => 3,
+            SamplerKind::DpmSolver(_) => 4,
+        }
+    }
+
     /// Reverse steps of one sample on schedule `s` (network calls are
     /// [`Steps::network_calls`]: Heun's S steps cost 2S − 1).
     pub fn steps(self, s: &Schedule) -> usize {
@@ -126,6 +145,8 @@ mod tests {
             "ddim:50",
             "ddim:20:0.5",
             "ddim:50:1",
+            "heun:10",
+            "dpm++2m:20",
         ] {
             let k: SamplerKind = name.parse().unwrap();
             assert_eq!(k.to_string(), name);
@@ -158,21 +179,28 @@ mod tests {
             "ddim:10",
             "ddim:10:0.5",
             "heun:10",
+            "dpm++2m:10",
         ]
         .iter()
         .map(|n| n.parse::<SamplerKind>().unwrap().info().is_deterministic())
         .collect();
-        assert_eq!(deterministic, [false, false, true, false, true]);
-        let calls: Vec<usize> = ["ancestral", "strided:10", "ddim:10", "heun:10"]
-            .iter()
-            .map(|n| n.parse::<SamplerKind>().unwrap().info().network_calls(1000))
-            .collect();
-        assert_eq!(calls, [1000, 10, 10, 19]);
-        let uses: Vec<bool> = ["ancestral", "strided:10", "ddim:10:1"]
+        assert_eq!(deterministic, [false, false, true, false, true, true]);
+        let calls: Vec<usize> = [
+            "ancestral",
+            "strided:10",
+            "ddim:10",
+            "heun:10",
+            "dpm++2m:10",
+        ]
+        .iter()
+        .map(|n| n.parse::<SamplerKind>().unwrap().info().network_calls(1000))
+        .collect();
+        assert_eq!(calls, [1000, 10, 10, 19, 10]);
+        let uses: Vec<bool> = ["ancestral", "strided:10", "ddim:10:1", "dpm++2m:10"]
             .iter()
             .map(|n| n.parse::<SamplerKind>().unwrap().info().uses_variance())
             .collect();
-        assert_eq!(uses, [true, true, false]);
+        assert_eq!(uses, [true, true, false, false]);
     }
 
     /// Predicts no noise: enough to walk a sampler's steps.
@@ -198,6 +226,9 @@ mod tests {
             "ddim:1:1",
             "heun:1",
             "heun:100",
+            "dpm++2m:1",
+            "dpm++2m:2",
+            "dpm++2m:100",
         ] {
             for variance in ModelVariance::ALL {
                 let opts = SampleOptions {

@@ -20,6 +20,9 @@ impl Steps for Strided {
     fn name(&self) -> String {
         format!("strided:{}", self.steps)
     }
+    fn family(&self) -> String {
+        "strided Algorithm 2".into()
+    }
     fn timesteps(&self, t_max: usize) -> Vec<usize> {
         respaced_steps(t_max, self.steps)
     }
