@@ -12,6 +12,8 @@
 //!   default) on images, with the frames of the denoising.
 //! - [`commands`]: what the `ddpm` subcommands do (sampling a checkpoint of any preset,
 //!   evaluating it), as library functions the binary calls.
+//! - [`cli`]: the subcommands' flags (clap definitions) and their defaults, tested here; the
+//!   binary parses with them and dispatches.
 //! - [`classifier`] and [`frechet`]: a small MNIST classifier and the Fréchet distance between
 //!   its features of generated and real digits; [`eval`] puts them together with the
 //!   variational bound of chapter 4 in bits per dimension.
@@ -27,6 +29,7 @@ extern crate self as ddpm_train;
 pub mod adam;
 pub mod checkpoint;
 pub mod classifier;
+pub mod cli;
 pub mod commands;
 pub mod config;
 pub mod eval;
