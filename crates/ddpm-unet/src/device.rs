@@ -29,6 +29,36 @@ pub trait ConvDevice: Device<f32> {
 
     /// SiLU on activations.
     fn silu<T: Tape<f32, Self> + Merge<T>>(x: Act<Self, T>) -> Act<Self, T>;
+
+    // The data movement between the layers: dfdx's ops by default, parallel kernels on the CPU
+    // (`crate::moves`).
+
+    /// a + b: the residual connections.
+    fn add<T: Tape<f32, Self> + Merge<T>>(a: Act<Self, T>, b: Act<Self, T>) -> Act<Self, T> {
+        a + b
+    }
+
+    /// h `[B, C, H, W]` + e `[B, C]` spread over the pixels: the time embedding into a ResBlock.
+    fn add_per_channel<T: Tape<f32, Self> + Merge<T>>(
+        h: Act<Self, T>,
+        e: Tensor<(usize, usize), f32, Self, T>,
+    ) -> Act<Self, T> {
+        let shape = *h.shape();
+        h + e.broadcast_like::<_, Axes2<2, 3>>(&shape)
+    }
+
+    /// a and b side by side along the channels: the UNet's skip connections.
+    fn concat_channels<T: Tape<f32, Self> + Merge<T>>(
+        a: Act<Self, T>,
+        b: Act<Self, T>,
+    ) -> Act<Self, T> {
+        (a, b).concat_along(Axis::<1>)
+    }
+
+    /// Nearest-neighbour 2× upsampling ([`crate::upsample`]).
+    fn upsample<T: Tape<f32, Self>>(x: Act<Self, T>) -> Act<Self, T> {
+        crate::unet::upsample(x)
+    }
 }
 
 impl ConvDevice for Cpu {
@@ -53,6 +83,28 @@ impl ConvDevice for Cpu {
 
     fn silu<T: Tape<f32, Self> + Merge<T>>(x: Act<Self, T>) -> Act<Self, T> {
         crate::fused::silu_cpu(x)
+    }
+
+    fn add<T: Tape<f32, Self> + Merge<T>>(a: Act<Self, T>, b: Act<Self, T>) -> Act<Self, T> {
+        crate::moves::add_cpu(a, b)
+    }
+
+    fn add_per_channel<T: Tape<f32, Self> + Merge<T>>(
+        h: Act<Self, T>,
+        e: Tensor<(usize, usize), f32, Self, T>,
+    ) -> Act<Self, T> {
+        crate::moves::add_per_channel_cpu(h, e)
+    }
+
+    fn concat_channels<T: Tape<f32, Self> + Merge<T>>(
+        a: Act<Self, T>,
+        b: Act<Self, T>,
+    ) -> Act<Self, T> {
+        crate::moves::concat_channels_cpu(a, b)
+    }
+
+    fn upsample<T: Tape<f32, Self>>(x: Act<Self, T>) -> Act<Self, T> {
+        crate::moves::upsample_cpu(x)
     }
 }
 

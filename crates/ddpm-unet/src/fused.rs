@@ -114,27 +114,87 @@ pub fn group_norm_cpu<T: Tape<f32, Cpu>, const C: usize>(
 }
 // ANCHOR_END: group_norm_fused
 
+/// e^x in f32 from arithmetic alone, so that the loops calling it vectorise (`f32::exp` is a
+/// libm call per element): x = k·ln 2 + r with |r| ≤ ln 2 / 2, e^r by its Taylor polynomial to
+/// r⁷ (truncation ≤ 6e-9 relative), 2^k written into the exponent bits. Inputs are clamped to
+/// [−87, 88], where 2^k stays a normal float; SiLU and σ only meet e^x through 1/(1 + e^x),
+/// which the clamp does not move by more than 1e-38.
+#[inline(always)]
+pub fn exp_fast(x: f32) -> f32 {
+    // 1.5·2²³: adding and subtracting it rounds to the nearest integer without `round` (a libm
+    // call before SSE4.1).
+    const ROUND: f32 = 12_582_912.0;
+    // ln 2 = LN2_HI + LN2_LO, LN2_HI with 9 significant bits so that k·LN2_HI is exact.
+    const LN2_HI: f32 = 355.0 / 512.0;
+    const LN2_LO: f32 = -2.121_944_4e-4;
+    let x = x.clamp(-87.0, 88.0);
+    let k = (x * std::f32::consts::LOG2_E + ROUND) - ROUND;
+    let r = (x - k * LN2_HI) - k * LN2_LO;
+    let p = 1.0
+        + r * (1.0
+            + r * (0.5
+                + r * (1.0 / 6.0
+                    + r * (1.0 / 24.0 + r * (1.0 / 120.0 + r * (1.0 / 720.0 + r / 5040.0))))));
+    p * f32::from_bits(((k as i32 + 127) as u32) << 23)
+}
+
+/// Elements per parallel task of the element-wise kernels.
+const CHUNK: usize = 1 << 14;
+
 /// SiLU as one CPU op: y = x·σ(x); dx = dy · σ(x) · (1 + x (1 − σ(x))).
 pub fn silu_cpu<T: Tape<f32, Cpu>>(x: Act<Cpu, T>) -> Act<Cpu, T> {
     let shape = *x.shape();
     let (x, mut tape) = x.split_tape();
     let xv = values(&x);
-    let y: Vec<f32> = xv.par_iter().map(|&v| v / (1.0 + (-v).exp())).collect();
+    let mut y = vec![0.0; xv.len()];
+    y.par_chunks_mut(CHUNK)
+        .zip(xv.par_chunks(CHUNK))
+        .for_each(|(out, xs)| {
+            for (o, &v) in out.iter_mut().zip(xs) {
+                *o = v / (1.0 + exp_fast(-v));
+            }
+        });
     let y = x.device().tensor_from_vec(y, shape);
     let (x_ghost, y_ghost) = (x.clone(), y.clone());
     tape.add_backward_op(move |grads| {
         let dy = take_grad(grads, &y_ghost)?;
-        let dx: Vec<f32> = xv
-            .par_iter()
-            .zip(dy.par_iter())
-            .map(|(&v, &d)| {
-                let s = 1.0 / (1.0 + (-v).exp());
-                d * s * (1.0 + v * (1.0 - s))
-            })
-            .collect();
+        let mut dx = vec![0.0; xv.len()];
+        dx.par_chunks_mut(CHUNK)
+            .zip(xv.par_chunks(CHUNK).zip(dy.par_chunks(CHUNK)))
+            .for_each(|(out, (xs, ds))| {
+                for ((o, &v), &d) in out.iter_mut().zip(xs).zip(ds) {
+                    let s = 1.0 / (1.0 + exp_fast(-v));
+                    *o = d * s * (1.0 + v * (1.0 - s));
+                }
+            });
         put_grad(grads, &y_ghost, dy)?;
         add_grad(grads, &x_ghost, &dx)?;
         Ok(())
     });
     y.put_tape(tape)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::exp_fast;
+
+    /// exp_fast against the standard library's e^x over the whole range SiLU meets, every
+    /// 1/1000 from −87 to 88: within 4 units in the last place (relative 5e-7). Below −87 it
+    /// holds at e^−87 and above 88 at e^88 (the clamp), where 1/(1 + e^x) differs from the exact
+    /// value by less than 1e-38.
+    #[test]
+    fn exp_fast_is_within_a_few_ulp_of_exp() {
+        let mut worst = 0.0f64;
+        for i in -87_000..=88_000 {
+            let x = i as f32 / 1000.0;
+            let (fast, exact) = (exp_fast(x) as f64, (x as f64).exp());
+            worst = worst.max((fast - exact).abs() / exact);
+        }
+        assert!(worst < 5e-7, "worst relative error {worst:e}");
+        assert_eq!(exp_fast(0.0), 1.0);
+        assert!((exp_fast(-200.0) - (-87.0f32).exp()).abs() < 1e-40);
+        let big = exp_fast(200.0);
+        assert!(big.is_finite() && (big / 88.0f32.exp() - 1.0).abs() < 1e-6);
+        assert!(1.0 / (1.0 + exp_fast(-1000.0)) == 1.0 && 1.0 / (1.0 + exp_fast(1000.0)) < 1e-38);
+    }
 }

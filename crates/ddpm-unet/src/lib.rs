@@ -31,6 +31,7 @@ pub mod device;
 mod exercises;
 pub mod figures;
 pub mod fused;
+pub mod moves;
 pub mod ops;
 pub mod unet;
 

@@ -466,13 +466,13 @@ impl<
         let m = self.mid2.forward(self.attn.attend(m), &temb);
 
         // Up: 7×7 → 14×14 → 28×28, concatenating the skips along the channels.
-        let u2 = (self.us2.forward(upsample(m)), h2).concat_along(Axis::<1>);
+        let u2 = D::concat_channels(self.us2.forward(D::upsample(m)), h2);
         let mut u2 = self.up2.forward(u2, &temb);
         for b in &self.up2_more.modules {
             u2 = b.forward(u2, &temb);
         }
         let u2 = self.attn14_up.attend(u2);
-        let u1 = (self.us1.forward(upsample(u2)), h1).concat_along(Axis::<1>);
+        let u1 = D::concat_channels(self.us1.forward(D::upsample(u2)), h1);
         let mut u1 = self.up1.forward(u1, &temb);
         for b in &self.up1_more.modules {
             u1 = b.forward(u1, &temb);

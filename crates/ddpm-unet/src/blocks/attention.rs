@@ -68,7 +68,7 @@ impl<const C: usize, const H: usize, const G: usize, const QKV: usize, D: ConvDe
         let tokens = realized::<_, (usize, usize, Const<C>), D, T>(tokens);
         let attended = realized::<_, (usize, usize, usize), D, T>(self.mha.forward(tokens));
         let out = attended.permute::<_, Axes3<0, 2, 1>>().reshape_like(&shape);
-        out + x
+        D::add(out, x)
     }
 }
 // ANCHOR_END: attention

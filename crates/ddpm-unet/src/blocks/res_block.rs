@@ -158,7 +158,7 @@ impl<
         let shape = *h.shape();
         let e = realized::<_, (usize, usize), D, T>(self.time.forward(silu(temb.retaped::<T>())));
         if CT == CO {
-            return self.norm2.forward(h + over_positions(e, shape));
+            return self.norm2.forward(D::add_per_channel(h, e));
         }
         // Each half gets its own source: dfdx 0.13's slice backward assigns rather than adds.
         let b = shape.0;
@@ -191,7 +191,7 @@ impl<
         } else {
             h
         };
-        self.conv2.forward(h) + self.skip.skip(x)
+        D::add(self.conv2.forward(h), self.skip.skip(x))
     }
     // ANCHOR_END: res_block
 }
