@@ -223,6 +223,33 @@ mod tests {
         }
     }
 
+    /// x_0 of 200 chains from one x_T, solved by `sampler` with chapter 6's exact denoiser of
+    /// the ring of eight Gaussians: the only error left is the solver's.
+    fn solve_exactly(sampler: &dyn Sampler<Cpu>) -> Vec<f32> {
+        let s = Schedule::new(BetaSchedule::Linear, 1000).unwrap();
+        let mixture = GaussianMixture::ring(8, 2.0, 0.5);
+        let exact = MixtureDenoiser {
+            mixture: &mixture,
+            schedule: &s,
+        };
+        let dev: Cpu = Default::default();
+        let x_t: Rows<Cpu> = ddpm_schedule::randn(&dev, (200, 2), &mut StdRng::seed_from_u64(4));
+        let mut rng = StdRng::seed_from_u64(0);
+        sampler
+            .sample_from(&exact, &Diffusion::new(&s), x_t, &mut rng, &[], None)
+            .x0
+    }
+
+    /// The root-mean-square distance between two samples.
+    fn rms_between(x: &[f32], y: &[f32]) -> f64 {
+        let sq: f64 = x
+            .iter()
+            .zip(y)
+            .map(|(a, b)| (*a as f64 - *b as f64).powi(2))
+            .sum();
+        (sq / x.len() as f64).sqrt()
+    }
+
     /// Heun's method is second order and DDIM (η = 0: Euler's method on the same ODE) first
     /// order. From the same x_T, with chapter 6's exact denoiser (so the only error is the
     /// solver's), the distance to a 1,000-step Heun solution falls about fourfold for Heun and
@@ -231,38 +258,16 @@ mod tests {
     /// ÷5.1, ÷4.4, ÷4.2; DDIM 0.154, 0.075, 0.037, 0.019 — ÷2.05, ÷2.01, ÷2.00).
     #[test]
     fn heun_converges_at_second_order_and_ddim_at_first() {
-        let s = Schedule::new(BetaSchedule::Linear, 1000).unwrap();
-        let mixture = GaussianMixture::ring(8, 2.0, 0.5);
-        let exact = MixtureDenoiser {
-            mixture: &mixture,
-            schedule: &s,
-        };
-        let dev: Cpu = Default::default();
-        let d = Diffusion::new(&s);
-        let x_t: Rows<Cpu> = ddpm_schedule::randn(&dev, (200, 2), &mut StdRng::seed_from_u64(4));
-        let solve = |sampler: &dyn Sampler<Cpu>| -> Vec<f32> {
-            let mut rng = StdRng::seed_from_u64(0);
-            sampler
-                .sample_from(&exact, &d, x_t.clone(), &mut rng, &[], None)
-                .x0
-        };
-        let reference = solve(&Heun { steps: 1000 });
-        let rms = |x: &[f32]| -> f64 {
-            let sq: f64 = x
-                .iter()
-                .zip(&reference)
-                .map(|(a, b)| (*a as f64 - *b as f64).powi(2))
-                .sum();
-            (sq / x.len() as f64).sqrt()
-        };
+        let reference = solve_exactly(&Heun { steps: 1000 });
+        let rms = |x: &[f32]| rms_between(x, &reference);
         let steps = [10, 20, 40, 80];
         let heun: Vec<f64> = steps
             .iter()
-            .map(|&n| rms(&solve(&Heun { steps: n })))
+            .map(|&n| rms(&solve_exactly(&Heun { steps: n })))
             .collect();
         let ddim: Vec<f64> = steps
             .iter()
-            .map(|&n| rms(&solve(&Ddim { steps: n, eta: 0.0 })))
+            .map(|&n| rms(&solve_exactly(&Ddim { steps: n, eta: 0.0 })))
             .collect();
         eprintln!("steps {steps:?}\nheun {heun:?}\nddim {ddim:?}");
         for k in 0..steps.len() - 1 {
@@ -303,37 +308,15 @@ mod tests {
     #[test]
     fn dpm_solver_converges_at_second_order_with_one_call_a_step() {
         let s = Schedule::new(BetaSchedule::Linear, 1000).unwrap();
-        let mixture = GaussianMixture::ring(8, 2.0, 0.5);
-        let exact = MixtureDenoiser {
-            mixture: &mixture,
-            schedule: &s,
-        };
-        let dev: Cpu = Default::default();
-        let d = Diffusion::new(&s);
-        let x_t: Rows<Cpu> = ddpm_schedule::randn(&dev, (200, 2), &mut StdRng::seed_from_u64(4));
-        let solve_with = |sampler: &dyn Sampler<Cpu>| -> Vec<f32> {
-            let mut rng = StdRng::seed_from_u64(0);
-            sampler
-                .sample_from(&exact, &d, x_t.clone(), &mut rng, &[], None)
-                .x0
-        };
-        let solve = |name: &str| solve_with(&*name.parse::<SamplerKind>().unwrap().build());
+        let solve = |name: &str| solve_exactly(&*name.parse::<SamplerKind>().unwrap().build());
         let reference = solve("heun:1000");
-        let rms_to = |x: &[f32], y: &[f32]| -> f64 {
-            let sq: f64 = x
-                .iter()
-                .zip(y)
-                .map(|(a, b)| (*a as f64 - *b as f64).powi(2))
-                .sum();
-            (sq / x.len() as f64).sqrt()
-        };
-        let rms = |x: &[f32]| rms_to(x, &reference);
+        let rms = |x: &[f32]| rms_between(x, &reference);
 
-        assert!(rms_to(&solve("dpm++2m:2"), &solve("ddim:2")) < 1e-5);
-        assert!(rms_to(&solve("dpm++2m:3"), &solve("ddim:3")) < 1e-5);
-        assert!(rms_to(&solve("dpm++2m:4"), &solve("ddim:4")) > 1e-3);
+        assert!(rms_between(&solve("dpm++2m:2"), &solve("ddim:2")) < 1e-5);
+        assert!(rms_between(&solve("dpm++2m:3"), &solve("ddim:3")) < 1e-5);
+        assert!(rms_between(&solve("dpm++2m:4"), &solve("ddim:4")) > 1e-3);
         let runner = "dpm++2m:10".parse::<SamplerKind>().unwrap().build::<Cpu>();
-        assert_eq!(solve_with(&*runner), solve_with(&*runner));
+        assert_eq!(solve_exactly(&*runner), solve_exactly(&*runner));
 
         // Why the step into τ_1 is DDIM's (the chapter's numbers): in 10 steps it spans 3.6 of
         // λ's 9.7, and r = (λ_112 − λ_223)/(λ_1 − λ_112) = 0.21.
