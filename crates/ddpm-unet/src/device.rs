@@ -1,5 +1,6 @@
-//! Which convolution a device runs: the fast CPU op on `Cpu`, the device-generic reference
-//! elsewhere (a CUDA kernel for the fast op is a later step).
+//! Which kernels a device runs for the UNet's convolution, GroupNorm, SiLU and the data movement
+//! between layers: the course's fast CPU ops on `Cpu`, the device-generic dfdx compositions
+//! elsewhere (CUDA kernels for the fast ops are a later step).
 
 use dfdx::prelude::*;
 
@@ -8,7 +9,7 @@ use crate::conv::conv2d_reference;
 use crate::ops::{group_norm_generic, silu};
 use crate::ops::{realized, Act, Rank4Dyn};
 
-/// A device the UNet can run on: it knows how to convolve.
+/// A device the UNet can run on: it knows how to convolve, normalise and move activations.
 pub trait ConvDevice: Device<f32> {
     /// conv2d with the tape on `x` and const-shaped parameters; gradients reach all three.
     fn conv2d<T: Tape<f32, Self> + Merge<T>, const CO: usize, const CI: usize, const K: usize>(
